@@ -1,0 +1,70 @@
+# agentbox: make demo runs the example agent in the full sandbox; make test runs everything,
+# privileged suites included (as root). Both install what a fresh Debian machine lacks.
+
+GO      ?= go
+BIN     := bin/agentbox
+# The sandbox child re-executes this binary inside an empty root with no dynamic loader,
+# so every binary that spawns tasks (agentbox and the test binaries) is built static.
+export CGO_ENABLED := 0
+# Privileged suites may not skip here: a skip under this variable is a failure.
+export AGENTBOX_REQUIRE_PRIVILEGED := 1
+
+EXAMPLES := examples/hello/hello.wasm examples/jsonagent/jsonagent.wasm
+FUZZTIME ?= 10s
+
+.PHONY: all setup build demo test test-unit test-cgroupv2 check generate fuzz fuzz-long bench clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/agentbox
+
+# The demo: the hello agent, then the JSON agent fed a task on stdin, each in the sandbox.
+demo: setup build
+	@echo '== agentbox check'
+	./$(BIN) check
+	@echo '== agentbox run examples/hello/hello.wasm -- alice bob'
+	./$(BIN) run examples/hello/hello.wasm -- alice bob
+	@echo '== agentbox run --json --stdin examples/jsonagent/task.json examples/jsonagent/jsonagent.wasm'
+	./$(BIN) run --json --memory 128Mi --stdin examples/jsonagent/task.json examples/jsonagent/jsonagent.wasm
+
+test: setup check test-unit fuzz test-cgroupv2
+
+test-unit: build
+	$(GO) test -count=1 ./...
+	# The policy generator's own tests need libseccomp (cgo).
+	CGO_ENABLED=1 $(GO) test -count=1 ./seccomp/
+
+# Every generated file must be current: test modules, examples, the seccomp program.
+check: setup
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
+	bash testdata/modules/build.sh --check
+	bash scripts/check-generated.sh
+
+generate: setup
+	bash testdata/modules/build.sh
+	$(MAKE) examples
+	CGO_ENABLED=1 $(GO) generate ./seccomp/
+
+examples:
+	for d in hello jsonagent; do GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -ldflags=-s -o examples/$$d/$$d.wasm ./examples/$$d; done
+
+# Short fuzzing of every decoder of untrusted bytes (CI); fuzz-long for a real session.
+fuzz:
+	bash scripts/fuzz.sh $(FUZZTIME)
+
+fuzz-long:
+	bash scripts/fuzz.sh 10m
+
+test-cgroupv2: setup
+	bash test/vm/cgroupv2.sh
+
+bench: build
+	bash scripts/bench.sh
+
+clean:
+	rm -rf bin

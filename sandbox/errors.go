@@ -1,0 +1,14 @@
+package sandbox
+
+import "errors"
+
+var (
+	// ErrBadLimit is wrapped by errors about a limit the sandbox cannot honour.
+	ErrBadLimit = errors.New("bad limit")
+	// ErrBadSpec is wrapped by errors about a malformed spawn spec (either side of the pipe).
+	ErrBadSpec = errors.New("bad spawn spec")
+	// ErrUnsupported is returned where the host cannot run the sandbox at all.
+	ErrUnsupported = errors.New("sandbox unsupported on this host")
+	// ErrNoSlot is returned when every host uid slot in the configured range is taken.
+	ErrNoSlot = errors.New("no free host uid slot")
+)

@@ -1,0 +1,442 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/agentbox/agentbox/outcome"
+	"github.com/agentbox/agentbox/seccomp"
+	"github.com/agentbox/agentbox/wasm"
+)
+
+// The child's file descriptors: the contract between spawn and init. Nothing else is
+// inherited (stage one closes every other descriptor; see runc CVE-2024-21626).
+const (
+	fdSpec   = 3 // stage 1: pipe from the supervisor (also the sync point); stage 2: sealed memfd
+	fdResult = 4 // result JSON to the supervisor
+	fdModule = 5 // sealed memfd with the module bytes
+	fdExe    = 6 // sealed memfd with this binary, for the second exec
+	// fdBinds onward: detached mount trees of the directories to bind (spec.Dirs in order,
+	// then the cache), made by the supervisor. Every descriptor after those is closed at once.
+	fdBinds = 7
+)
+
+// initArg marks a re-executed child: argv is [name, initArg, stage].
+const initArg = "__agentbox_init__"
+
+// Where stage one mounts things inside the new root.
+const (
+	newRootDir = "/tmp" // any existing directory: the tmpfs on it is private to the child's mount namespace
+	dirsMount  = "/dirs"
+	cacheMount = "/cache"
+)
+
+// Payload stands for a guest that already escaped wazero: a test binary registers payloads
+// with Init and a spec names one; it runs after the full sandbox setup, in place of wazero,
+// and returns the exit code to report. A production binary registers none.
+type Payload func(args []string, stdin io.Reader, stdout, stderr io.Writer) int
+
+// InitOption configures Init.
+type InitOption func(*initConfig)
+
+type initConfig struct{ payloads map[string]Payload }
+
+// WithPayloads registers native payloads for the security suite (test binaries only).
+func WithPayloads(p map[string]Payload) InitOption {
+	return func(c *initConfig) { c.payloads = p }
+}
+
+// Init must be the first call in main (and in TestMain of any test that spawns tasks). In
+// the supervisor it returns at once; in a re-executed sandbox child it sets the child up,
+// runs the guest and exits, never returning.
+func Init(opts ...InitOption) {
+	if len(os.Args) != 3 || os.Args[1] != initArg {
+		return
+	}
+	var cfg initConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	// Stage one changes per-thread state (capabilities, securebits) and then execs from
+	// this very thread, so it must not migrate.
+	runtime.LockOSThread()
+	var err error
+	switch os.Args[2] {
+	case "1":
+		err = stageOne()
+	case "2":
+		err = stageTwo(cfg)
+	case "probe":
+		os.Exit(0) // `agentbox check`: the namespaces were created, nothing more to do
+	default:
+		err = fmt.Errorf("unknown init stage %q", os.Args[2])
+	}
+	report(wireResult{Outcome: outcome.SandboxError, Message: "sandbox child: " + err.Error()})
+	os.Exit(1)
+}
+
+// reportOnce writes the result pipe at most once: the guest, the wall-clock timer and the
+// CPU-time signal race to it.
+var reportOnce sync.Once
+
+// report sends the verdict to the supervisor.
+func report(r wireResult) {
+	reportOnce.Do(func() {
+		f := os.NewFile(fdResult, "result")
+		f.Write(encodeResult(r))
+		f.Close()
+	})
+}
+
+// stageOne runs as root of the new user namespace, with every capability in it: it waits
+// for the supervisor (which places it in its cgroup first), builds the empty root, sets
+// rlimits, drops every capability and execs stage two from the sealed binary.
+func stageOne() error {
+	raw, err := readCapped(os.NewFile(fdSpec, "spec"), maxSpecBytes)
+	if err != nil {
+		return fmt.Errorf("read spawn spec: %w", err)
+	}
+	spec, err := decodeSpec(raw)
+	if err != nil {
+		return err
+	}
+	steps := []struct {
+		name string
+		do   func() error
+	}{
+		{"close inherited fds", func() error { return unix.CloseRange(uint(fdBinds+spec.bindCount()), ^uint(0), 0) }},
+		{"oom_score_adj", func() error { return os.WriteFile("/proc/self/oom_score_adj", []byte("1000"), 0) }},
+		{"hostname", func() error { return unix.Sethostname([]byte("agentbox")) }},
+		{"mounts", func() error { return setupRoot(spec) }},
+		{"rlimits", func() error { return setRlimits(spec.Limits) }},
+		{"capabilities", dropCapabilities},
+		{"no_new_privs", func() error { return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }},
+		{"spec for stage two", func() error { return respec(raw) }},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			return fmt.Errorf("stage one, %s: %w", s.name, err)
+		}
+	}
+	return execSelf()
+}
+
+// setupRoot gives the child an empty, read-only tmpfs as its root, with only the preopened
+// directories and the compile cache bound into it. There is no /proc, /sys or /dev.
+func setupRoot(s wireSpec) error {
+	binds := bindsOf(s)
+	defer func() {
+		for _, b := range binds {
+			unix.Close(b.fd)
+		}
+	}()
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make / private: %w", err)
+	}
+	const locked = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	if err := unix.Mount("agentbox", newRootDir, "tmpfs", locked, "size=64k,nr_inodes=128,mode=0755"); err != nil {
+		return fmt.Errorf("mount tmpfs on %s: %w", newRootDir, err)
+	}
+	for _, b := range binds {
+		if err := bindInto(b); err != nil {
+			return err
+		}
+	}
+	return pivot()
+}
+
+// bind is one host directory to appear at dst inside the new root.
+type bind struct {
+	fd  int // detached mount tree from the supervisor (open_tree)
+	dst string
+}
+
+// bindsOf lists the binds in descriptor order: spec.Dirs, then the cache.
+func bindsOf(s wireSpec) []bind {
+	var binds []bind
+	for i := range s.Dirs {
+		binds = append(binds, bind{fd: fdBinds + i, dst: fmt.Sprintf("%s/%d", dirsMount, i)})
+	}
+	if s.CacheMode != cacheNone {
+		binds = append(binds, bind{fd: fdBinds + len(s.Dirs), dst: cacheMount})
+	}
+	return binds
+}
+
+// bindInto attaches a detached mount tree from the supervisor at its place beneath the new
+// root. Its flags (read-only, nosuid, nodev, noexec) were set before it was handed over.
+func bindInto(b bind) error {
+	target := newRootDir + b.dst
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return fmt.Errorf("mkdir %s: %w", b.dst, err)
+	}
+	if err := unix.MoveMount(b.fd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("move_mount fd %d to %s: %w", b.fd, b.dst, err)
+	}
+	return nil
+}
+
+// pivot makes the tmpfs the root and detaches the host's, using the pivot_root(".", ".")
+// idiom from runc (no put_old directory needed), then makes the root read-only.
+func pivot() error {
+	if err := unix.Chdir(newRootDir); err != nil {
+		return fmt.Errorf("chdir new root: %w", err)
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach old root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("chdir /: %w", err)
+	}
+	const ro = unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	if err := unix.Mount("", "/", "", ro, ""); err != nil {
+		return fmt.Errorf("remount / read-only: %w", err)
+	}
+	return nil
+}
+
+// setRlimits bounds what the per-process kernel limits can bound. Memory, CPU share and
+// pids are the cgroup's job; these cover files and cores.
+func setRlimits(l Limits) error {
+	limits := []struct {
+		name     string
+		resource int
+		value    uint64
+	}{
+		{"NOFILE", unix.RLIMIT_NOFILE, 256},
+		{"FSIZE", unix.RLIMIT_FSIZE, l.FileSizeBytes},
+		{"CORE", unix.RLIMIT_CORE, 0},
+		{"MEMLOCK", unix.RLIMIT_MEMLOCK, 0},
+		{"MSGQUEUE", unix.RLIMIT_MSGQUEUE, 0},
+	}
+	if l.CPUTime > 0 {
+		secs := uint64((l.CPUTime + time.Second - 1) / time.Second)
+		limits = append(limits, struct {
+			name     string
+			resource int
+			value    uint64
+		}{"CPU", unix.RLIMIT_CPU, secs})
+	}
+	for _, r := range limits {
+		lim := unix.Rlimit{Cur: r.value, Max: r.value}
+		if r.resource == unix.RLIMIT_CPU {
+			lim.Max = r.value + 1 // SIGXCPU at the soft limit, SIGKILL a second later
+		}
+		if err := unix.Setrlimit(r.resource, &lim); err != nil {
+			return fmt.Errorf("RLIMIT_%s=%d: %w", r.name, r.value, err)
+		}
+	}
+	return nil
+}
+
+// Securebits (linux/securebits.h; not in x/sys).
+const (
+	secbitNoRoot             = 1 << 0
+	secbitNoRootLocked       = 1 << 1
+	secbitNoSetuidFixup      = 1 << 2
+	secbitNoSetuidFixupLock  = 1 << 3
+	secbitKeepCapsLocked     = 1 << 5
+	secbitNoCapAmbientRaise  = 1 << 6
+	secbitNoCapAmbientLocked = 1 << 7
+)
+
+// dropCapabilities empties this thread's bounding, ambient, inheritable, permitted and
+// effective sets and locks root out of regaining them on exec. These are per-thread; the
+// exec that follows gives the whole new image this one thread's state, which is why stage
+// two starts with no capabilities on any thread.
+func dropCapabilities() error {
+	bits := secbitNoRoot | secbitNoRootLocked | secbitNoSetuidFixupLock | secbitKeepCapsLocked |
+		secbitNoCapAmbientRaise | secbitNoCapAmbientLocked
+	if err := unix.Prctl(unix.PR_SET_SECUREBITS, uintptr(bits), 0, 0, 0); err != nil {
+		return fmt.Errorf("securebits: %w", err)
+	}
+	for c := 0; ; c++ {
+		if _, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0); err != nil {
+			break // past the last capability this kernel knows
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+			return fmt.Errorf("drop cap %d from bounding set: %w", c, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear ambient caps: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset to empty: %w", err)
+	}
+	return nil
+}
+
+// respec puts the spec bytes on fdSpec as a sealed memfd for stage two.
+func respec(raw []byte) error {
+	f, err := sealedMemfd("agentbox-spec", bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unix.Dup3(int(f.Fd()), fdSpec, 0)
+}
+
+// execSelf replaces this process with stage two, from the sealed binary (there is no /proc
+// any more, so execveat on the descriptor, AT_EMPTY_PATH).
+func execSelf() error {
+	argv, err := syscall.SlicePtrFromStrings([]string{"agentbox-sandbox", initArg, "2"})
+	if err != nil {
+		return err
+	}
+	envv, err := syscall.SlicePtrFromStrings(os.Environ())
+	if err != nil {
+		return err
+	}
+	empty, _ := unix.BytePtrFromString("")
+	_, _, errno := unix.Syscall6(unix.SYS_EXECVEAT, fdExe, uintptr(unsafe.Pointer(empty)),
+		uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])), unix.AT_EMPTY_PATH, 0)
+	return fmt.Errorf("execveat stage two: %w", errno)
+}
+
+// stageTwo runs with no capabilities, no_new_privs and an empty read-only root: it reads
+// its inputs, installs the seccomp filter and runs the guest (or a test payload).
+func stageTwo(cfg initConfig) error {
+	spec, module, err := readInputs()
+	if err != nil {
+		return err
+	}
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("set not dumpable: %w", err)
+	}
+	watchLimits(spec.Limits)
+	var payload Payload
+	if spec.Payload != "" {
+		if payload = cfg.payloads[spec.Payload]; payload == nil {
+			return fmt.Errorf("no native payload %q is registered in this binary", spec.Payload)
+		}
+	}
+	if err := installFilter(spec); err != nil {
+		return err
+	}
+	if payload != nil {
+		code := payload(spec.Args, os.Stdin, os.Stdout, os.Stderr)
+		report(exitResult(uint32(code)))
+		os.Exit(0)
+	}
+	report(runGuest(spec, module))
+	os.Exit(0)
+	return nil
+}
+
+// readInputs reads and closes the spec and module descriptors and the binary's.
+func readInputs() (wireSpec, []byte, error) {
+	specFile, moduleFile := os.NewFile(fdSpec, "spec"), os.NewFile(fdModule, "module")
+	defer specFile.Close()
+	defer moduleFile.Close()
+	unix.Close(fdExe)
+	raw, err := readCapped(specFile, maxSpecBytes)
+	if err != nil {
+		return wireSpec{}, nil, fmt.Errorf("read spec: %w", err)
+	}
+	spec, err := decodeSpec(raw)
+	if err != nil {
+		return spec, nil, err
+	}
+	module, err := io.ReadAll(moduleFile)
+	if err != nil {
+		return spec, nil, fmt.Errorf("read module: %w", err)
+	}
+	return spec, module, nil
+}
+
+// installFilter loads the seccomp program. A spec without one is refused: the sandbox never
+// runs a guest unfiltered unless a negative-control test asked for exactly that.
+func installFilter(spec wireSpec) error {
+	if spec.Unsafe.NoSeccomp {
+		return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+	}
+	if len(spec.Filter) == 0 {
+		return errors.New("refusing to run without a seccomp filter")
+	}
+	if err := seccomp.Load(spec.Filter); err != nil {
+		return fmt.Errorf("install seccomp filter: %w", err)
+	}
+	return nil
+}
+
+// watchLimits enforces the wall-clock and CPU-time limits from inside too: the supervisor
+// kills from outside, and whichever comes first reports. Neither slows the guest's code.
+func watchLimits(l Limits) {
+	time.AfterFunc(l.Timeout, func() {
+		report(wireResult{Outcome: outcome.Timeout, Message: fmt.Sprintf("wall-clock limit of %s reached", l.Timeout)})
+		os.Exit(0)
+	})
+	if l.CPUTime > 0 {
+		xcpu := make(chan os.Signal, 1)
+		signal.Notify(xcpu, syscall.SIGXCPU)
+		go func() {
+			<-xcpu
+			report(wireResult{Outcome: outcome.CPULimit, Message: fmt.Sprintf("CPU-time limit of %s reached", l.CPUTime)})
+			os.Exit(0)
+		}()
+	}
+}
+
+// runGuest compiles and runs the module under wazero, or only compiles it into the cache.
+func runGuest(spec wireSpec, module []byte) wireResult {
+	ctx := context.Background()
+	cfg := wasmConfig(spec)
+	prog, err := wasm.Compile(ctx, module, cfg)
+	if err != nil {
+		var werr *wasm.Error
+		if errors.As(err, &werr) {
+			return wireResult{Outcome: werr.Outcome, Message: werr.Message}
+		}
+		return wireResult{Outcome: outcome.SandboxError, Message: err.Error()}
+	}
+	if spec.CompileOnly {
+		return wireResult{Outcome: outcome.OK, Message: "compiled"}
+	}
+	r := prog.Run(ctx)
+	return wireResult{Outcome: r.Outcome, ExitCode: r.ExitCode, Message: r.Message,
+		StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated}
+}
+
+// wasmConfig maps the spawn spec onto wazero's view: preopens at their mount points.
+func wasmConfig(spec wireSpec) wasm.Config {
+	cfg := wasm.Config{
+		Args: spec.Args, Env: spec.Env,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		OutputLimit:     int64(spec.Limits.OutputBytes),
+		MemoryLimit:     spec.Limits.MemoryBytes,
+		ClockResolution: spec.Limits.ClockResolution,
+	}
+	for i, d := range spec.Dirs {
+		cfg.Preopens = append(cfg.Preopens, wasm.Preopen{HostPath: fmt.Sprintf("%s/%d", dirsMount, i), GuestPath: d.GuestPath, ReadOnly: d.ReadOnly})
+	}
+	if spec.CacheMode != cacheNone {
+		cfg.CacheDir = cacheMount
+	}
+	return cfg
+}
+
+// exitResult is the verdict for a guest or payload that ended with code.
+func exitResult(code uint32) wireResult {
+	if code == 0 {
+		return wireResult{Outcome: outcome.OK, Message: "exited 0"}
+	}
+	return wireResult{Outcome: outcome.Exit, ExitCode: code, Message: fmt.Sprintf("guest exited with code %d", code)}
+}

@@ -1,0 +1,233 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/agentbox/agentbox/outcome"
+)
+
+// testPayloads stand in for a guest that escaped wazero, for the tests in this package.
+var testPayloads = map[string]Payload{
+	// identity prints what the process is inside its namespaces.
+	"identity": func(_ []string, _ io.Reader, stdout, _ io.Writer) int {
+		var u unix.Utsname
+		unix.Uname(&u)
+		entries, _ := os.ReadDir("/")
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		fmt.Fprintf(stdout, "uid=%d gid=%d pid=%d host=%s root=[%s]\n", unix.Getuid(), unix.Getgid(), unix.Getpid(),
+			unix.ByteSliceToString(u.Nodename[:]), strings.Join(names, ","))
+		return 0
+	},
+	// spin burns CPU until killed.
+	"spin": func([]string, io.Reader, io.Writer, io.Writer) int {
+		for {
+		}
+	},
+	// flood writes to stdout without end, bypassing any guest-side cap.
+	"flood": func(_ []string, _ io.Reader, stdout, _ io.Writer) int {
+		buf := bytes.Repeat([]byte("x"), 64<<10)
+		for {
+			if _, err := stdout.Write(buf); err != nil {
+				return 1
+			}
+		}
+	},
+}
+
+func newTestSandbox(t *testing.T, cacheDir string) *Sandbox {
+	t.Helper()
+	requireRoot(t)
+	sb, err := New(Config{StateDir: t.TempDir(), CacheDir: cacheDir})
+	if err != nil {
+		t.Fatalf("sandbox.New: %v", err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	return sb
+}
+
+func module(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "modules", name))
+	if err != nil {
+		t.Fatalf("test module: %v", err)
+	}
+	return b
+}
+
+func TestRunOutcomes(t *testing.T) {
+	sb := newTestSandbox(t, "")
+	tests := []struct {
+		name    string
+		module  string
+		payload string
+		limits  Limits
+		want    outcome.Outcome
+		code    uint32
+		msg     string // fragment of the message
+		stdout  string // exact stdout when set
+	}{
+		{name: "ok", module: "hello.wasm", want: outcome.OK, stdout: "hello from wasm\n"},
+		{name: "exit code kept", module: "exit3.wasm", want: outcome.Exit, code: 3},
+		{name: "unreachable", module: "trap.wasm", want: outcome.Trap, msg: "unreachable"},
+		{name: "out of bounds", module: "oob.wasm", want: outcome.Trap, msg: "out of bounds"},
+		{name: "stack overflow", module: "stackoverflow.wasm", want: outcome.Trap, msg: "stack"},
+		{name: "garbage bytes", module: "invalid.wasm", want: outcome.InvalidModule},
+		{name: "no _start", module: "nostart.wasm", want: outcome.InvalidModule, msg: "_start"},
+		{name: "unknown import", module: "badimport.wasm", want: outcome.InvalidModule, msg: "nope"},
+		{name: "shared memory", module: "sharedmem.wasm", want: outcome.InvalidModule},
+		{name: "memory past 64Mi", module: "growmem.wasm", limits: Limits{MemoryBytes: 64 << 20}, want: outcome.MemoryLimit, msg: "limit 67108864 bytes"},
+		{name: "output cap", module: "spam.wasm", limits: Limits{OutputBytes: 4096}, want: outcome.OutputLimit, msg: "4096"},
+		{name: "wall timeout", module: "loop.wasm", limits: Limits{Timeout: time.Second}, want: outcome.Timeout, msg: "1s"},
+		{name: "cpu time", module: "loop.wasm", limits: Limits{CPUTime: time.Second, Timeout: 20 * time.Second}, want: outcome.CPULimit, msg: "CPU-time limit of 1s"},
+		{name: "escaped flood meets the outer cap", payload: "flood", limits: Limits{OutputBytes: 1 << 20}, want: outcome.OutputLimit, msg: "stdout"},
+		{name: "escaped spin meets the outer timeout", payload: "spin", limits: Limits{Timeout: time.Second}, want: outcome.Timeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := Spec{Limits: tt.limits, Payload: tt.payload}
+			if tt.module != "" {
+				spec.Module = module(t, tt.module)
+			}
+			res, err := sb.Run(context.Background(), spec)
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if res.Outcome != tt.want || res.ExitCode != tt.code || !strings.Contains(res.Message, tt.msg) {
+				t.Fatalf("got %s (code %d) %q; want %s (code %d) with %q\nstderr: %s", res.Outcome, res.ExitCode, res.Message, tt.want, tt.code, tt.msg, res.Stderr)
+			}
+			if tt.stdout != "" && string(res.Stdout) != tt.stdout {
+				t.Fatalf("stdout = %q, want %q", res.Stdout, tt.stdout)
+			}
+		})
+	}
+}
+
+func TestTimeoutAnswersPromptly(t *testing.T) {
+	sb := newTestSandbox(t, "")
+	start := time.Now()
+	res, _ := sb.Run(context.Background(), Spec{Module: module(t, "loop.wasm"), Limits: Limits{Timeout: time.Second}})
+	if res.Outcome != outcome.Timeout {
+		t.Fatalf("outcome %s %q, want timeout", res.Outcome, res.Message)
+	}
+	// Not a performance assertion: a verdict far past the deadline means the kill failed.
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("timeout of 1s answered after %s: the kill did not take", took)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	sb := newTestSandbox(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	res, _ := sb.Run(ctx, Spec{Module: module(t, "loop.wasm")})
+	if res.Outcome != outcome.Cancelled {
+		t.Fatalf("outcome %s %q, want cancelled", res.Outcome, res.Message)
+	}
+}
+
+func TestPayloadSeesEmptyWorld(t *testing.T) {
+	sb := newTestSandbox(t, "")
+	// Without seccomp: the allowlist denies getuid and uname (ENOSYS), and this test is about
+	// the namespaces and the root, which hold with or without the filter.
+	res, _ := sb.Run(context.Background(), Spec{Payload: "identity", Unsafe: Unsafe{NoSeccomp: true}})
+	if res.Outcome != outcome.OK {
+		t.Fatalf("outcome %s %q", res.Outcome, res.Message)
+	}
+	want := "uid=0 gid=0 pid=1 host=agentbox root=[]\n"
+	if string(res.Stdout) != want {
+		t.Fatalf("payload saw %q, want %q", res.Stdout, want)
+	}
+}
+
+func TestStdinAndArgs(t *testing.T) {
+	sb := newTestSandbox(t, "")
+	res, _ := sb.Run(context.Background(), Spec{Module: module(t, "echo.wasm"), Stdin: strings.NewReader("ping\n")})
+	if res.Outcome != outcome.OK || string(res.Stdout) != "ping\n" {
+		t.Fatalf("echo: %s %q stdout %q", res.Outcome, res.Message, res.Stdout)
+	}
+}
+
+func TestStreamingWriters(t *testing.T) {
+	sb := newTestSandbox(t, "")
+	var out bytes.Buffer
+	res, _ := sb.Run(context.Background(), Spec{Module: module(t, "hello.wasm"), Stdout: &out})
+	if res.Outcome != outcome.OK || out.String() != "hello from wasm\n" {
+		t.Fatalf("streamed %q, outcome %s", out.String(), res.Outcome)
+	}
+}
+
+func TestConcurrentTasksAndCleanup(t *testing.T) {
+	sb := newTestSandbox(t, "")
+	const n = 16
+	var wg sync.WaitGroup
+	results := make([]Result, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], _ = sb.Run(context.Background(), Spec{Module: module(t, "hello.wasm")})
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.Outcome != outcome.OK || string(r.Stdout) != "hello from wasm\n" {
+			t.Errorf("task %d: %s %q stdout %q", i, r.Outcome, r.Message, r.Stdout)
+		}
+	}
+	groups, err := sb.cgroups.Owned()
+	if err != nil || len(groups) != 0 {
+		t.Fatalf("after all tasks ended, our cgroups are %v (err %v); want none left", groups, err)
+	}
+}
+
+func TestCompileCache(t *testing.T) {
+	dir := t.TempDir()
+	sb := newTestSandbox(t, dir)
+	mod := module(t, "hello.wasm")
+	for i := range 2 {
+		res, _ := sb.Run(context.Background(), Spec{Module: mod})
+		if res.Outcome != outcome.OK || string(res.Stdout) != "hello from wasm\n" {
+			t.Fatalf("run %d with cache: %s %q", i, res.Outcome, res.Message)
+		}
+	}
+	entries, _ := filepath.Glob(filepath.Join(dir, "sha256-*"))
+	if len(entries) != 1 {
+		t.Fatalf("cache entries %v, want exactly one", entries)
+	}
+	err := filepath.Walk(entries[0], func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		st := info.Sys().(*syscall.Stat_t)
+		if st.Uid != 0 || info.Mode().Perm()&0o222 != 0 {
+			return fmt.Errorf("%s: uid %d mode %v; want root-owned and read-only", p, st.Uid, info.Mode())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scratch, _ := os.ReadDir(filepath.Join(dir, "scratch"))
+	if len(scratch) != 0 {
+		t.Fatalf("scratch left behind: %v", scratch)
+	}
+	res, _ := sb.Run(context.Background(), Spec{Module: module(t, "invalid.wasm")})
+	if res.Outcome != outcome.InvalidModule {
+		t.Fatalf("invalid module through the cache path: %s %q", res.Outcome, res.Message)
+	}
+}

@@ -1,0 +1,402 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/agentbox/agentbox/cgroups"
+	"github.com/agentbox/agentbox/internal/units"
+	"github.com/agentbox/agentbox/outcome"
+)
+
+// task is one Run in progress.
+type task struct {
+	sb       *Sandbox
+	spec     Spec
+	limits   Limits
+	began    time.Time
+	deadline time.Time
+	onSlot   func(uid uint32) error // called once the host uid is known (cache scratch ownership)
+}
+
+// child is one spawned process and the supervisor's ends of its pipes.
+type child struct {
+	cmd             *exec.Cmd
+	group           *cgroups.Group
+	spec            *os.File // write end: the spawn spec, written once the child is in its cgroup
+	result          *os.File // read end
+	stdin           *os.File // write end
+	stdout, stderr  *os.File
+	closeAfterStart []*os.File
+}
+
+// spawn runs one child to its verdict and cleans up after it, whatever happens.
+func (t *task) spawn(ctx context.Context, w wireSpec) Result {
+	specBytes, err := encodeSpec(w)
+	if err != nil {
+		return t.result(outcome.SandboxError, err.Error())
+	}
+	sl, err := t.sb.slots.acquire()
+	if err != nil {
+		return t.result(outcome.SandboxError, err.Error())
+	}
+	defer sl.release()
+	if t.onSlot != nil {
+		if err := t.onSlot(sl.uid); err != nil {
+			return t.result(outcome.SandboxError, err.Error())
+		}
+	}
+	grp, err := t.sb.cgroups.Create(fmt.Sprintf("task-%d", sl.n), t.cgroupLimits(w))
+	if err != nil {
+		return t.result(outcome.SandboxError, fmt.Sprintf("create cgroup: %v", err))
+	}
+	defer grp.Delete()
+	c, err := t.start(grp, sl.uid, w)
+	if err != nil {
+		return t.result(outcome.SandboxError, err.Error())
+	}
+	return t.supervise(ctx, c, specBytes)
+}
+
+func (t *task) cgroupLimits(w wireSpec) cgroups.Limits {
+	l := cgroups.Limits{MemoryBytes: int64(t.limits.MemoryBytes), CPUs: t.limits.CPUs, Pids: t.limits.Pids}
+	if w.Unsafe.NoPidsLimit {
+		l.Pids = 0
+	}
+	return l
+}
+
+// start builds the child's descriptors and starts it in its namespaces (and, on cgroup
+// v2, directly in its cgroup).
+func (t *task) start(grp *cgroups.Group, uid uint32, w wireSpec) (*child, error) {
+	c := &child{group: grp}
+	binds, err := openBinds(w)
+	c.closeAfterStart = append(c.closeAfterStart, binds...)
+	if err != nil {
+		c.closeAll()
+		return nil, err
+	}
+	module, err := sealedMemfd("agentbox-module", bytes.NewReader(t.spec.Module))
+	if err != nil {
+		c.closeAll()
+		return nil, err
+	}
+	c.closeAfterStart = append(c.closeAfterStart, module)
+	pipes := []struct {
+		parent   **os.File
+		childEnd bool // true: the child reads this pipe
+	}{{&c.stdin, true}, {&c.stdout, false}, {&c.stderr, false}, {&c.spec, true}, {&c.result, false}}
+	ends := make([]*os.File, len(pipes))
+	for i, p := range pipes {
+		r, w, err := os.Pipe()
+		if err != nil {
+			c.closeAll()
+			return nil, fmt.Errorf("pipe: %w", err)
+		}
+		if p.childEnd {
+			*p.parent, ends[i] = w, r
+		} else {
+			*p.parent, ends[i] = r, w
+		}
+		c.closeAfterStart = append(c.closeAfterStart, ends[i])
+	}
+	c.cmd = &exec.Cmd{
+		Path:  "/proc/self/fd/" + strconv.Itoa(fdExe),
+		Args:  []string{"agentbox-sandbox", initArg, "1"},
+		Env:   childEnv(t.limits),
+		Stdin: ends[0], Stdout: ends[1], Stderr: ends[2],
+		ExtraFiles:  append([]*os.File{ends[3], ends[4], module, t.sb.exe}, binds...), // fds 3, 4, 5, 6, 7...
+		SysProcAttr: sysProcAttr(uid),
+	}
+	if err := t.intoCgroup(c); err != nil {
+		c.closeAll()
+		return nil, err
+	}
+	err = c.cmd.Start()
+	for _, f := range c.closeAfterStart {
+		f.Close()
+	}
+	if err != nil {
+		c.closeAll()
+		return nil, fmt.Errorf("start sandbox child: %w", err)
+	}
+	if c.cmd.SysProcAttr.UseCgroupFD {
+		return c, nil
+	}
+	if err := grp.AddProc(c.cmd.Process.Pid); err != nil {
+		c.cmd.Process.Kill()
+		c.cmd.Wait()
+		c.closeAll()
+		return nil, fmt.Errorf("place child %d in its cgroup: %w", c.cmd.Process.Pid, err)
+	}
+	return c, nil
+}
+
+// intoCgroup asks for CLONE_INTO_CGROUP on cgroup v2: the child is born inside its limits.
+// On v1 the child blocks on the spec pipe until AddProc has placed it.
+func (t *task) intoCgroup(c *child) error {
+	if t.sb.cgroups.Mode() != cgroups.Unified {
+		return nil
+	}
+	dir, err := c.group.OpenDir()
+	if err != nil {
+		return fmt.Errorf("open cgroup dir: %w", err)
+	}
+	c.closeAfterStart = append(c.closeAfterStart, dir)
+	c.cmd.SysProcAttr.UseCgroupFD, c.cmd.SysProcAttr.CgroupFD = true, int(dir.Fd())
+	return nil
+}
+
+// sysProcAttr: new user, pid, mount, net, ipc, uts and cgroup namespaces; root inside is
+// the task's own unprivileged host uid; the child dies with the supervisor.
+func sysProcAttr(uid uint32) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWNET |
+			syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP,
+		UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(uid), Size: 1}},
+		GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(uid), Size: 1}},
+		GidMappingsEnableSetgroups: false,
+		// Become root of the new namespace, i.e. the task's host uid. Without this the
+		// child keeps host root's kuid, unmapped inside, and execs with no capabilities.
+		Credential: &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true},
+		Setsid:     true,
+		Pdeathsig:  syscall.SIGKILL,
+	}
+}
+
+// childEnv is the child process's whole environment (never the host's): the Go runtime's
+// parallelism and soft memory limit sized to the task's limits.
+func childEnv(l Limits) []string {
+	procs := int(math.Ceil(l.CPUs))
+	return []string{
+		"GOMAXPROCS=" + strconv.Itoa(procs),
+		"GOMEMLIMIT=" + strconv.FormatUint(l.MemoryBytes/10*9, 10),
+	}
+}
+
+// openBinds makes a detached copy of each directory the child will bind (open_tree, in the
+// order of wireSpec.bindCount), already nosuid, nodev, noexec and, where asked, read-only.
+// The child attaches them with move_mount: a plain bind could not reach a source in our
+// mount namespace, and reopening by path would need the task's uid to walk the host path.
+func openBinds(w wireSpec) ([]*os.File, error) {
+	type src struct {
+		path     string
+		readOnly bool
+	}
+	srcs := make([]src, 0, w.bindCount())
+	for _, d := range w.Dirs {
+		srcs = append(srcs, src{d.HostPath, d.ReadOnly})
+	}
+	if w.CacheMode != cacheNone {
+		srcs = append(srcs, src{w.CacheDir, w.CacheMode == cacheRO})
+	}
+	var files []*os.File
+	for _, s := range srcs {
+		f, err := detachedTree(s.path, s.readOnly)
+		if err != nil {
+			return files, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+func detachedTree(path string, readOnly bool) (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return nil, fmt.Errorf("open_tree %s: %w", path, err)
+	}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	if readOnly {
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+	}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("mount_setattr %s (read-only %t): %w", path, readOnly, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+func (c *child) closeAll() {
+	for _, f := range c.closeAfterStart {
+		f.Close()
+	}
+	for _, f := range []*os.File{c.spec, c.result, c.stdin, c.stdout, c.stderr} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// supervise feeds the child, drains its output, enforces the limits from outside, and
+// decides the verdict once every process of the task is gone.
+func (t *task) supervise(ctx context.Context, c *child, specBytes []byte) Result {
+	defer c.closeAll()
+	go writeAndClose(c.spec, bytes.NewReader(specBytes))
+	go t.feedStdin(c.stdin)
+	overflow := make(chan string, 2)
+	out := newCapture(c.stdout, t.spec.Stdout, t.limits.OutputBytes, "stdout", overflow)
+	errs := newCapture(c.stderr, t.spec.Stderr, t.limits.OutputBytes, "stderr", overflow)
+	resultCh := make(chan []byte, 1)
+	go func() { b, _ := readCapped(c.result, maxResultBytes); resultCh <- b }()
+	waitCh := make(chan error, 1)
+	go func() { waitCh <- c.cmd.Wait() }()
+
+	f := facts{limits: t.limits}
+	f.killedFor, f.killMessage, f.waitErr = t.watch(ctx, c, waitCh, overflow)
+	// The pid namespace's init has exited, so the kernel has killed the rest of the task;
+	// the cgroup kill below makes sure, then the pipes reach EOF.
+	c.group.Kill()
+	out.wait()
+	errs.wait()
+	if b := <-resultCh; len(b) > 0 {
+		r, err := decodeResult(b)
+		if err == nil {
+			f.child = &r
+		} else {
+			f.childErr = err
+		}
+	}
+	stats, statsErr := c.group.Stats()
+	f.oomKills = stats.OOMKills
+	res := decide(f)
+	res.Stdout, res.Stderr = out.bytes(), errs.bytes()
+	res.StdoutTruncated = res.StdoutTruncated || out.truncated()
+	res.StderrTruncated = res.StderrTruncated || errs.truncated()
+	res.Limits = t.limits
+	res.Usage = Usage{WallMS: time.Since(t.began).Milliseconds(), CPUMS: stats.CPUUsage.Milliseconds(), PeakMemoryBytes: stats.PeakMemoryBytes}
+	if statsErr != nil && res.Outcome == outcome.OK {
+		res.Message += fmt.Sprintf(" (usage unavailable: %v)", statsErr)
+	}
+	return res
+}
+
+// watch waits for the child to end, killing the whole cgroup when a limit passes or the
+// caller cancels. It returns why we killed ("" if we did not) and the wait error.
+func (t *task) watch(ctx context.Context, c *child, waitCh <-chan error, overflow <-chan string) (outcome.Outcome, string, error) {
+	timer := time.NewTimer(time.Until(t.deadline))
+	defer timer.Stop()
+	var tick <-chan time.Time
+	if t.limits.CPUTime > 0 {
+		ticker := time.NewTicker(20 * time.Millisecond)
+		defer ticker.Stop()
+		tick = ticker.C
+	}
+	kill := func(o outcome.Outcome, msg string) (outcome.Outcome, string, error) {
+		c.group.Kill()
+		c.cmd.Process.Kill()
+		return o, msg, <-waitCh
+	}
+	for {
+		select {
+		case err := <-waitCh:
+			return "", "", err
+		case <-timer.C:
+			return kill(outcome.Timeout, fmt.Sprintf("wall-clock limit of %s reached; the task was killed", t.limits.Timeout))
+		case <-ctx.Done():
+			return kill(outcome.Cancelled, fmt.Sprintf("cancelled by the caller (%v); the task was killed", context.Cause(ctx)))
+		case stream := <-overflow:
+			return kill(outcome.OutputLimit, fmt.Sprintf("%s passed the output limit of %s; the task was killed", stream, units.FormatSize(t.limits.OutputBytes)))
+		case <-tick:
+			if st, err := c.group.Stats(); err == nil && st.CPUUsage >= t.limits.CPUTime {
+				return kill(outcome.CPULimit, fmt.Sprintf("CPU-time limit of %s reached (used %s); the task was killed", t.limits.CPUTime, st.CPUUsage.Round(time.Millisecond)))
+			}
+		}
+	}
+}
+
+// feedStdin copies the task's stdin to the child, or closes it at once for an empty one.
+func (t *task) feedStdin(w *os.File) {
+	if t.spec.Stdin == nil {
+		w.Close()
+		return
+	}
+	writeAndClose(w, t.spec.Stdin)
+}
+
+func writeAndClose(w *os.File, r io.Reader) {
+	io.Copy(w, r)
+	w.Close()
+}
+
+// capture drains one output pipe: a copy up to the limit for the Result, the same bytes
+// streamed to an optional writer, and a signal on overflow when the child sends more than
+// the limit (the guest-side cap should stop it first; this is the outer wall).
+type capture struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	over bool
+	done chan struct{}
+}
+
+func newCapture(r *os.File, stream io.Writer, limit uint64, name string, overflow chan<- string) *capture {
+	c := &capture{done: make(chan struct{})}
+	go c.drain(r, stream, limit, name, overflow)
+	return c
+}
+
+func (c *capture) drain(r *os.File, stream io.Writer, limit uint64, name string, overflow chan<- string) {
+	defer close(c.done)
+	defer r.Close()
+	chunk := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(chunk)
+		if n > 0 && !c.add(chunk[:n], stream, limit) {
+			overflow <- name
+			io.Copy(io.Discard, r) // until the kill closes the pipe
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// add keeps what fits under the limit; false once the child has sent more than the limit.
+func (c *capture) add(p []byte, stream io.Writer, limit uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	room := int(limit) - c.buf.Len()
+	keep := p
+	if len(keep) > room {
+		keep = keep[:room]
+		c.over = true
+	}
+	c.buf.Write(keep)
+	if stream != nil && len(keep) > 0 {
+		stream.Write(keep)
+	}
+	return !c.over
+}
+
+// wait blocks until the pipe is drained, or gives up after a grace period if a stray
+// process outside our kill still held the write end.
+func (c *capture) wait() {
+	select {
+	case <-c.done:
+	case <-time.After(2 * time.Second):
+	}
+}
+
+func (c *capture) bytes() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Clone(c.buf.Bytes())
+}
+
+func (c *capture) truncated() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.over
+}

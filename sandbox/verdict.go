@@ -1,0 +1,62 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"syscall"
+
+	"github.com/agentbox/agentbox/internal/units"
+	"github.com/agentbox/agentbox/outcome"
+)
+
+// facts is everything the supervisor knows when a task has ended.
+type facts struct {
+	limits      Limits
+	killedFor   outcome.Outcome // why we killed the task; "" if we did not
+	killMessage string
+	oomKills    uint64      // from the cgroup
+	child       *wireResult // what the child reported, if anything
+	childErr    error       // why its report was unreadable
+	waitErr     error       // from exec.Cmd.Wait
+}
+
+// decide turns facts into a verdict. The order is the trust order: our own kills first
+// (a timeout kill is never mistaken for OOM), then the kernel's OOM count, then the child's
+// report, then how the child died. A guest that escaped wazero can forge the report, so it
+// never outranks what the supervisor saw itself.
+func decide(f facts) Result {
+	switch {
+	case f.killedFor != "":
+		return Result{Outcome: f.killedFor, Message: f.killMessage}
+	case f.oomKills > 0:
+		return Result{Outcome: outcome.MemoryLimit, Message: fmt.Sprintf(
+			"memory limit of %s reached: the kernel OOM-killed the task (%d kill(s))", units.FormatSize(f.limits.MemoryBytes), f.oomKills)}
+	case f.child != nil:
+		r := *f.child
+		return Result{Outcome: r.Outcome, ExitCode: r.ExitCode, Message: r.Message,
+			StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated}
+	}
+	return Result{Outcome: outcome.SandboxError, Message: deathMessage(f)}
+}
+
+// deathMessage explains a child that ended without a readable report.
+func deathMessage(f facts) string {
+	var ee *exec.ExitError
+	if !errors.As(f.waitErr, &ee) {
+		if f.childErr != nil {
+			return fmt.Sprintf("sandbox child sent an unreadable result: %v", f.childErr)
+		}
+		return fmt.Sprintf("sandbox child ended without a result (wait: %v)", f.waitErr)
+	}
+	ws, _ := ee.Sys().(syscall.WaitStatus)
+	switch {
+	case ws.Signaled() && ws.Signal() == syscall.SIGSYS:
+		return "sandbox child killed by seccomp (SIGSYS): it made a forbidden system call"
+	case ws.Signaled() && ws.Signal() == syscall.SIGKILL && f.limits.CPUTime > 0:
+		return fmt.Sprintf("sandbox child killed by SIGKILL without a result (RLIMIT_CPU hard limit past %s?)", f.limits.CPUTime)
+	case ws.Signaled():
+		return fmt.Sprintf("sandbox child killed by signal %v without a result", ws.Signal())
+	}
+	return fmt.Sprintf("sandbox child exited with status %d without a result", ws.ExitStatus())
+}

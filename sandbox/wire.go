@@ -1,0 +1,139 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/agentbox/agentbox/outcome"
+)
+
+// The spawn spec and the result cross the boundary between supervisor and child as JSON on
+// pipes. Both sides treat the other's bytes as untrusted: sizes are capped, the version is
+// checked, and every field is validated before use (FuzzDecodeSpec, FuzzDecodeResult).
+const (
+	wireVersion    = 1
+	maxSpecBytes   = 1 << 20
+	maxResultBytes = 64 << 10
+	maxArgs        = 4096
+	maxDirs        = 64
+)
+
+// Cache modes for the compiled-code cache mounted at cacheMount in the child.
+const (
+	cacheNone = ""
+	cacheRO   = "ro" // later runs of a digest: the cache is read-only
+	cacheRW   = "rw" // the sandboxed compile that writes the entry for its own digest
+)
+
+// wireSpec is what the child needs to set itself up and run the guest.
+type wireSpec struct {
+	Version     int      `json:"version"`
+	Args        []string `json:"args"`
+	Env         []string `json:"env"`
+	Dirs        []Dir    `json:"dirs"`
+	Limits      Limits   `json:"limits"`
+	Filter      []byte   `json:"filter"` // classic BPF compiled once by the supervisor
+	Payload     string   `json:"payload,omitempty"`
+	Unsafe      Unsafe   `json:"unsafe"`
+	CacheDir    string   `json:"cache_dir,omitempty"` // host path bound at cacheMount
+	CacheMode   string   `json:"cache_mode,omitempty"`
+	CompileOnly bool     `json:"compile_only,omitempty"`
+}
+
+// wireResult is what the child reports. The supervisor's own facts (its kills, the cgroup's
+// OOM count) outrank it: a guest that escaped could write anything here.
+type wireResult struct {
+	Outcome         outcome.Outcome `json:"outcome"`
+	ExitCode        uint32          `json:"exit_code"`
+	Message         string          `json:"message"`
+	StdoutTruncated bool            `json:"stdout_truncated"`
+	StderrTruncated bool            `json:"stderr_truncated"`
+}
+
+// bindCount is how many directory descriptors travel with the spec (fdBinds onward).
+func (s wireSpec) bindCount() int {
+	if s.CacheMode != cacheNone {
+		return len(s.Dirs) + 1
+	}
+	return len(s.Dirs)
+}
+
+func encodeSpec(s wireSpec) ([]byte, error) {
+	s.Version = wireVersion
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encode spawn spec: %w", err)
+	}
+	if len(b) > maxSpecBytes {
+		return nil, fmt.Errorf("%w: %d bytes encoded, limit %d (too many args, env or dirs)", ErrBadSpec, len(b), maxSpecBytes)
+	}
+	return b, nil
+}
+
+func decodeSpec(b []byte) (wireSpec, error) {
+	var s wireSpec
+	if len(b) > maxSpecBytes {
+		return s, fmt.Errorf("%w: %d bytes, limit %d", ErrBadSpec, len(b), maxSpecBytes)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("%w: %w", ErrBadSpec, err)
+	}
+	return s, s.check()
+}
+
+// check validates a decoded spec field by field.
+func (s wireSpec) check() error {
+	switch {
+	case s.Version != wireVersion:
+		return fmt.Errorf("%w: version %d, this binary speaks %d", ErrBadSpec, s.Version, wireVersion)
+	case len(s.Args) > maxArgs || len(s.Env) > maxArgs:
+		return fmt.Errorf("%w: %d args and %d env entries, limit %d each", ErrBadSpec, len(s.Args), len(s.Env), maxArgs)
+	case len(s.Dirs) > maxDirs:
+		return fmt.Errorf("%w: %d dirs, limit %d", ErrBadSpec, len(s.Dirs), maxDirs)
+	case s.CacheMode != cacheNone && s.CacheMode != cacheRO && s.CacheMode != cacheRW:
+		return fmt.Errorf("%w: cache mode %q", ErrBadSpec, s.CacheMode)
+	case (s.CacheMode == cacheNone) != (s.CacheDir == ""):
+		return fmt.Errorf("%w: cache mode %q with cache dir %q", ErrBadSpec, s.CacheMode, s.CacheDir)
+	}
+	for _, d := range s.Dirs {
+		if d.HostPath == "" || d.GuestPath == "" {
+			return fmt.Errorf("%w: dir %+v needs both a host and a guest path", ErrBadSpec, d)
+		}
+	}
+	return s.Limits.validate()
+}
+
+func encodeResult(r wireResult) []byte {
+	if len(r.Message) > maxResultBytes/2 {
+		r.Message = r.Message[:maxResultBytes/2] + "…"
+	}
+	b, _ := json.Marshal(r) // cannot fail: plain strings and numbers
+	return b
+}
+
+func decodeResult(b []byte) (wireResult, error) {
+	var r wireResult
+	if len(b) > maxResultBytes {
+		return r, fmt.Errorf("child result: %d bytes, limit %d", len(b), maxResultBytes)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("child result: %w", err)
+	}
+	if !r.Outcome.Valid() {
+		return r, fmt.Errorf("child result: outcome %q is not in the closed set", r.Outcome)
+	}
+	return r, nil
+}
+
+// readCapped reads all of r, failing when it holds more than limit bytes.
+func readCapped(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("more than %d bytes", limit)
+	}
+	return b, nil
+}

@@ -1,0 +1,137 @@
+package sandbox
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentbox/agentbox/outcome"
+)
+
+func validWire() wireSpec {
+	return wireSpec{Version: wireVersion, Args: []string{"m.wasm"}, Limits: Limits{}.withDefaults(), Filter: []byte{1, 2, 3, 4, 5, 6, 7, 8}}
+}
+
+func TestDecodeSpec(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(*wireSpec)
+		raw     string // used instead of the encoded spec when set
+		wantErr string
+	}{
+		{name: "valid"},
+		{name: "not json", raw: "{", wantErr: "bad spawn spec"},
+		{name: "wrong version", raw: `{"version":99}`, wantErr: "version 99"},
+		{name: "too many dirs", mutate: func(s *wireSpec) { s.Dirs = make([]Dir, maxDirs+1) }, wantErr: "dirs"},
+		{name: "dir without guest path", mutate: func(s *wireSpec) { s.Dirs = []Dir{{HostPath: "/x"}} }, wantErr: "guest path"},
+		{name: "bad cache mode", mutate: func(s *wireSpec) { s.CacheMode, s.CacheDir = "rwx", "/c" }, wantErr: "cache mode"},
+		{name: "cache mode without dir", mutate: func(s *wireSpec) { s.CacheMode = cacheRO }, wantErr: "cache dir"},
+		{name: "memory below minimum", mutate: func(s *wireSpec) { s.Limits.MemoryBytes = 1 << 20 }, wantErr: "memory 1Mi"},
+		{name: "zero pids", mutate: func(s *wireSpec) { s.Limits.Pids = 1 }, wantErr: "pids 1"},
+		{name: "clock resolution too coarse", mutate: func(s *wireSpec) { s.Limits.ClockResolution = time.Hour }, wantErr: "clock resolution"},
+		{name: "oversized", raw: strings.Repeat(" ", maxSpecBytes+1), wantErr: "limit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := validWire()
+			if tt.mutate != nil {
+				tt.mutate(&w)
+			}
+			raw := []byte(tt.raw)
+			if tt.raw == "" {
+				var err error
+				if raw, err = encodeSpec(w); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := decodeSpec(raw)
+			if tt.wantErr == "" {
+				if err != nil || got.Args[0] != "m.wasm" {
+					t.Fatalf("decodeSpec = %+v, %v; want the spec back", got, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("decodeSpec error = %v; want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestDecodeResult(t *testing.T) {
+	tests := []struct {
+		name, raw string
+		want      outcome.Outcome
+		wantErr   bool
+	}{
+		{name: "ok", raw: `{"outcome":"ok"}`, want: outcome.OK},
+		{name: "exit with code", raw: `{"outcome":"exit","exit_code":3}`, want: outcome.Exit},
+		{name: "outside the closed set", raw: `{"outcome":"pwned"}`, wantErr: true},
+		{name: "empty outcome", raw: `{}`, wantErr: true},
+		{name: "garbage", raw: `xx`, wantErr: true},
+		{name: "oversized", raw: `{"outcome":"ok","message":"` + strings.Repeat("a", maxResultBytes) + `"}`, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := decodeResult([]byte(tt.raw))
+			if (err != nil) != tt.wantErr || (!tt.wantErr && got.Outcome != tt.want) {
+				t.Fatalf("decodeResult(%q) = %+v, %v", tt.raw, got, err)
+			}
+		})
+	}
+}
+
+func TestEncodeResultCapsMessage(t *testing.T) {
+	b := encodeResult(wireResult{Outcome: outcome.Trap, Message: strings.Repeat("x", maxResultBytes)})
+	if len(b) > maxResultBytes {
+		t.Fatalf("encoded result is %d bytes, cap %d", len(b), maxResultBytes)
+	}
+	if _, err := decodeResult(b); err != nil {
+		t.Fatalf("a capped result must decode: %v", err)
+	}
+}
+
+func TestLimitsValidate(t *testing.T) {
+	ok := Limits{}.withDefaults()
+	if err := ok.validate(); err != nil {
+		t.Fatalf("defaults must be valid: %v", err)
+	}
+	bad := ok
+	bad.CPUs = 0.001
+	if err := bad.validate(); !errors.Is(err, ErrBadLimit) || !strings.Contains(err.Error(), "cpus 0.001") {
+		t.Fatalf("validate = %v; want ErrBadLimit naming cpus 0.001", err)
+	}
+}
+
+// FuzzDecodeSpec: the child decodes bytes that crossed a process boundary; no input may
+// panic it, and whatever it accepts must pass its own checks.
+func FuzzDecodeSpec(f *testing.F) {
+	good, _ := encodeSpec(validWire())
+	f.Add(good)
+	f.Add([]byte(`{"version":1,"dirs":[{"host_path":"/a","guest_path":"/b"}]}`))
+	f.Add([]byte(`{"version":1,"limits":{"memory_bytes":-1}}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := decodeSpec(b)
+		if err != nil {
+			return
+		}
+		if s.Version != wireVersion || s.check() != nil {
+			t.Fatalf("accepted a spec that fails its own check: %+v", s)
+		}
+	})
+}
+
+// FuzzDecodeResult: the supervisor decodes what a possibly compromised child wrote.
+func FuzzDecodeResult(f *testing.F) {
+	f.Add([]byte(`{"outcome":"ok"}`))
+	f.Add([]byte(`{"outcome":"exit","exit_code":4294967295}`))
+	f.Add([]byte(`{"outcome":"ok","message":"\u0000"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeResult(b)
+		if err == nil && !r.Outcome.Valid() {
+			t.Fatalf("accepted outcome %q outside the closed set", r.Outcome)
+		}
+	})
+}

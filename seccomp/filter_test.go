@@ -1,0 +1,19 @@
+//go:build linux && cgo
+
+package seccomp
+
+import (
+	"bytes"
+	"testing"
+)
+
+// TestEmbeddedFilterIsCurrent fails when the policy table changed without `make generate`.
+func TestEmbeddedFilterIsCurrent(t *testing.T) {
+	want, err := Compile(Sandboxed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(Filter(), want) {
+		t.Fatalf("embedded filter (%d instructions) differs from Compile(Sandboxed()) (%d): run make generate", len(Filter())/8, len(want)/8)
+	}
+}

@@ -1,0 +1,28 @@
+//go:build linux && cgo
+
+// Command gen compiles seccomp.Sandboxed() with libseccomp and writes the BPF program that
+// the seccomp package embeds (filter_<arch>.bpf). Run through `go generate ./seccomp/`
+// (make generate) whenever the policy table changes; `make check` fails when it is stale.
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/agentbox/agentbox/seccomp"
+)
+
+func main() {
+	bpf, err := seccomp.Compile(seccomp.Sandboxed())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gen: %v\n", err)
+		os.Exit(1)
+	}
+	out := fmt.Sprintf("filter_%s.bpf", runtime.GOARCH)
+	if err := os.WriteFile(out, bpf, 0o644); err != nil {
+		fmt.Fprintf(os.Stderr, "gen: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Printf("gen: wrote %s (%d instructions)\n", out, len(bpf)/8)
+}

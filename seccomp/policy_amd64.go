@@ -1,0 +1,258 @@
+package seccomp
+
+// Linux ABI constants the table conditions on. They are spelled out here,
+// not taken from x/sys/unix, so the table builds on every GOOS (it is data;
+// only Load and Compile are Linux-only).
+const (
+	cloneThread = 0x00010000
+
+	protWrite = 0x2
+	protExec  = 0x4
+
+	futexCmdMask    = 0x7f // op without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME
+	futexWait       = 0
+	futexWake       = 1
+	futexWaitBitset = 9
+	futexWakeBitset = 10
+
+	fGetFD = 1
+	fSetFD = 2
+	fGetFL = 3
+	fSetFL = 4
+
+	prSetVMA         = 0x53564d41
+	prSetVMAAnonName = 0
+)
+
+// Default returns the allowlist for this binary re-executed as the sandboxed
+// child: the Go runtime (go1.26, cgo-linked, so glibc starts its threads) and
+// wazero's compiler engine running one WASI preview 1 module with preopened
+// directories. The set was taken from strace -f of wazero running a module
+// that calls every WASI file, clock, random and poll function, then checked
+// by the victim test in this package, which runs wazero under the filter.
+//
+// Not in the table means ENOSYS. Each entry says who needs it.
+func Default() Policy {
+	var rules []Rule
+	rules = append(rules, runtimeRules()...)
+	rules = append(rules, memoryRules()...)
+	rules = append(rules, fileRules()...)
+	rules = append(rules, deniedRules()...)
+	rules = append(rules, killRules()...)
+	return Policy{Rules: rules}
+}
+
+// runtimeRules are what the Go runtime and glibc's thread start need.
+func runtimeRules() []Rule {
+	rules := cloneRules()
+	return append(rules, []Rule{
+		{Names: []string{"clone3"}, Action: ENOSYS,
+			Reason: "its flags sit in memory seccomp cannot read; glibc and Go fall back to clone on ENOSYS"},
+		{Names: []string{"exit", "exit_group"}, Action: Allow, Reason: "thread exit and process exit"},
+		{Names: []string{"futex"}, Action: Allow,
+			When:   []Cond{{Arg: 1, Op: MaskedEqual, Mask: futexCmdMask, Value: futexWait}},
+			Reason: "Go runtime locks and notes (futexsleep); glibc thread join"},
+		{Names: []string{"futex"}, Action: Allow,
+			When:   []Cond{{Arg: 1, Op: MaskedEqual, Mask: futexCmdMask, Value: futexWake}},
+			Reason: "Go runtime futexwakeup; glibc thread exit"},
+		{Names: []string{"futex"}, Action: Allow,
+			When:   []Cond{{Arg: 1, Op: MaskedEqual, Mask: futexCmdMask, Value: futexWaitBitset}},
+			Reason: "glibc condition variables (cgo thread start waits for runtime init)"},
+		{Names: []string{"futex"}, Action: Allow,
+			When:   []Cond{{Arg: 1, Op: MaskedEqual, Mask: futexCmdMask, Value: futexWakeBitset}},
+			Reason: "glibc condition variables; requeue and PI ops (past CVEs) stay out"},
+		{Names: []string{"set_robust_list", "rseq"}, Action: Allow,
+			Reason: "glibc registers both at the start of every new thread"},
+		{Names: []string{"gettid", "getpid"}, Action: Allow,
+			Reason: "Go runtime: thread ids for signalM/tgkill and lock ranking"},
+		{Names: []string{"sched_yield"}, Action: Allow, Reason: "Go runtime osyield in spin loops"},
+		{Names: []string{"sched_getaffinity"}, Action: Allow,
+			Reason: "Go runtime getproccount (GOMAXPROCS) and glibc thread attributes"},
+		{Names: []string{"rt_sigaction", "rt_sigprocmask", "sigaltstack"}, Action: Allow,
+			Reason: "Go runtime signal setup on every new M (minit) and around clone"},
+		{Names: []string{"rt_sigreturn"}, Action: Allow, Reason: "return from every signal handler (SIGURG preemption)"},
+		{Names: []string{"restart_syscall"}, Action: Allow,
+			Reason: "kernel restarts nanosleep/futex interrupted by a signal through it"},
+		{Names: []string{"tgkill"}, Action: Allow,
+			Reason: "Go runtime preempts its own threads (SIGURG) and raise(); see Policy.SignalSelfOnly to pin the pid"},
+		{Names: []string{"nanosleep", "clock_nanosleep"}, Action: Allow, Reason: "Go runtime usleep; time.Sleep; WASI poll_oneoff clock"},
+		{Names: []string{"clock_gettime", "gettimeofday"}, Action: Allow,
+			Reason: "fallbacks when the vDSO cannot answer; WASI clock_time_get"},
+		{Names: []string{"getrandom"}, Action: Allow, Reason: "Go runtime seed, crypto/rand, WASI random_get"},
+		{Names: []string{"epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_wait", "eventfd2"}, Action: Allow,
+			Reason: "Go netpoller: the spec and result pipes are pollable os.Files; eventfd2 wakes netpoll"},
+		{Names: []string{"ppoll"}, Action: Allow, Reason: "wazero poll_oneoff on stdin (sysfs poll_linux.go)"},
+		{Names: []string{"prlimit64"}, Action: Allow,
+			When:   []Cond{{Arg: 2, Op: Equal, Value: 0}},
+			Reason: "read-only: glibc pthread_create reads RLIMIT_STACK"},
+		{Names: []string{"prlimit64"}, Action: EPERM,
+			When:   []Cond{{Arg: 2, Op: NotEqual, Value: 0}},
+			Reason: "limits are set by the sandbox before the filter, never by the guest"},
+		{Names: []string{"prctl"}, Action: Allow,
+			When:   []Cond{{Arg: 0, Op: Equal, Value: prSetVMA}, {Arg: 1, Op: Equal, Value: prSetVMAAnonName}},
+			Reason: "Go runtime names its anonymous mappings (harmless; fails with EINVAL on older kernels)"},
+		{Names: []string{"prctl"}, Action: EPERM,
+			When:   []Cond{{Arg: 0, Op: NotEqual, Value: prSetVMA}},
+			Reason: "no dumpable/securebits/no_new_privs changes, no PR_SET_MM"},
+		{Names: []string{"prctl"}, Action: EPERM,
+			When:   []Cond{{Arg: 0, Op: Equal, Value: prSetVMA}, {Arg: 1, Op: NotEqual, Value: prSetVMAAnonName}},
+			Reason: "other PR_SET_VMA operations"},
+	}...)
+}
+
+// cloneRules allow clone only to make a thread (CLONE_THREAD set, no
+// CLONE_NEW* flag) and deny every other clone with EPERM: one rule per way
+// of falling outside, because seccomp can only test equality under a mask.
+func cloneRules() []Rule {
+	flags := cloneNamespaceFlags()
+	var all uint64
+	for _, f := range flags {
+		all |= f.flag
+	}
+	rules := []Rule{
+		{Names: []string{"clone"}, Action: Allow,
+			When:   []Cond{{Arg: 0, Op: MaskedEqual, Mask: cloneThread | all, Value: cloneThread}},
+			Reason: "new OS threads (Go newosproc, glibc pthread_create after clone3's ENOSYS): CLONE_THREAD, no CLONE_NEW*"},
+		{Names: []string{"clone"}, Action: EPERM,
+			When:   []Cond{{Arg: 0, Op: MaskedEqual, Mask: cloneThread, Value: 0}},
+			Reason: "fork: a new process, not a thread (invariant 6, fork bombs)"},
+	}
+	for _, f := range flags {
+		rules = append(rules, Rule{Names: []string{"clone"}, Action: EPERM,
+			When:   []Cond{{Arg: 0, Op: MaskedEqual, Mask: f.flag, Value: f.flag}},
+			Reason: "a thread in a new namespace (" + f.name + "): namespaces are fixed by the sandbox"})
+	}
+	return rules
+}
+
+// memoryRules let the runtime and wazero manage memory, never writable and
+// executable at once (W^X): wazero maps code RW, writes it, then mprotects
+// it RX; nothing in the child ever asks for both.
+func memoryRules() []Rule {
+	rules := []Rule{
+		{Names: []string{"munmap", "madvise"}, Action: Allow,
+			Reason: "Go heap scavenger and wazero code/memory release"},
+	}
+	for _, name := range []string{"mmap", "mprotect"} {
+		rules = append(rules,
+			Rule{Names: []string{name}, Action: Allow, When: []Cond{{Arg: 2, Op: MaskedEqual, Mask: protExec, Value: 0}},
+				Reason: "Go heap, goroutine and thread stacks, wazero linear memory: not executable"},
+			Rule{Names: []string{name}, Action: Allow, When: []Cond{{Arg: 2, Op: MaskedEqual, Mask: protWrite, Value: 0}},
+				Reason: "wazero compiler engine makes its finished code read+exec"},
+			Rule{Names: []string{name}, Action: EPERM, When: []Cond{{Arg: 2, Op: MaskedEqual, Mask: protWrite | protExec, Value: protWrite | protExec}},
+				Reason: "W^X: no writable and executable mapping"},
+		)
+	}
+	return rules
+}
+
+// fileRules serve wazero's WASI implementation over preopened directories,
+// stdio and the contract's pipes. Which paths exist is the mount namespace's
+// business (an empty read-only root plus the preopens), not the filter's.
+func fileRules() []Rule {
+	return []Rule{
+		{Names: []string{"read", "readv", "pread64"}, Action: Allow,
+			Reason: "WASI fd_read/fd_pread; module bytes, spec pipe; any fd, since preopened files get fresh numbers"},
+		{Names: []string{"write", "writev", "pwrite64"}, Action: Allow,
+			Reason: "WASI fd_write/fd_pwrite on stdio and preopened files; the result pipe"},
+		{Names: []string{"openat", "close"}, Action: Allow, Reason: "WASI path_open/fd_close within preopens; os.File"},
+		{Names: []string{"lseek"}, Action: Allow, Reason: "WASI fd_seek and fd_readdir rewind"},
+		{Names: []string{"fstat", "newfstatat"}, Action: Allow,
+			Reason: "WASI fd_filestat_get/path_filestat_get, fd_fdstat_get (isatty by mode), os.Stat"},
+		{Names: []string{"getdents64"}, Action: Allow, Reason: "WASI fd_readdir"},
+		{Names: []string{"fsync", "fdatasync"}, Action: Allow, Reason: "WASI fd_sync/fd_datasync"},
+		{Names: []string{"ftruncate"}, Action: Allow, Reason: "WASI fd_filestat_set_size, path_open with O_TRUNC"},
+		{Names: []string{"utimensat"}, Action: Allow, Reason: "WASI fd_filestat_set_times/path_filestat_set_times"},
+		{Names: []string{"mkdirat", "unlinkat"}, Action: Allow,
+			Reason: "WASI path_create_directory, path_remove_directory, path_unlink_file"},
+		{Names: []string{"renameat", "linkat", "symlinkat", "readlinkat"}, Action: Allow,
+			Reason: "WASI path_rename, path_link, path_symlink, path_readlink"},
+		{Names: []string{"fcntl"}, Action: Allow, When: []Cond{{Arg: 1, Op: Equal, Value: fGetFD}},
+			Reason: "os.NewFile and close-on-exec checks"},
+		{Names: []string{"fcntl"}, Action: Allow, When: []Cond{{Arg: 1, Op: Equal, Value: fSetFD}},
+			Reason: "close-on-exec on fds wazero opens"},
+		{Names: []string{"fcntl"}, Action: Allow, When: []Cond{{Arg: 1, Op: Equal, Value: fGetFL}},
+			Reason: "os.NewFile (kind detection), WASI fd_fdstat_get"},
+		{Names: []string{"fcntl"}, Action: Allow, When: []Cond{{Arg: 1, Op: Equal, Value: fSetFL}},
+			Reason: "syscall.SetNonblock for the netpoller, WASI fd_fdstat_set_flags"},
+		{Names: []string{"fcntl"}, Action: EPERM, When: []Cond{{Arg: 1, Op: Equal, Value: 0}},
+			Reason: "F_DUPFD: not needed"},
+		{Names: []string{"fcntl"}, Action: EPERM, When: []Cond{{Arg: 1, Op: Greater, Value: fSetFL}},
+			Reason: "locks, leases, F_SETOWN (SIGIO to other processes), F_SETPIPE_SZ…: not needed"},
+	}
+}
+
+// deniedRules are deliberate denials (EPERM): things a library might probe
+// and should see fail cleanly, and the usual container-escape primitives.
+func deniedRules() []Rule {
+	return []Rule{
+		{Names: []string{"socket", "socketpair", "connect", "bind", "listen", "accept", "accept4",
+			"sendto", "recvfrom", "sendmsg", "recvmsg", "getsockopt", "setsockopt", "shutdown"}, Action: EPERM,
+			Reason: "no network and no abstract unix sockets (invariants 3 and 4)"},
+		{Names: []string{"ioctl"}, Action: EPERM,
+			Reason: "neither Go nor wazero uses it on pipes or files (strace); TIOCSTI injection, driver surface"},
+		{Names: []string{"unshare", "setns"}, Action: EPERM, Reason: "namespaces are set up by the sandbox, once"},
+		{Names: []string{"mount", "umount2", "pivot_root", "chroot", "fsopen", "fsconfig", "fsmount",
+			"fspick", "move_mount", "open_tree", "mount_setattr"}, Action: EPERM,
+			Reason: "the mount tree is fixed before the filter (invariant 1)"},
+		{Names: []string{"execve", "execveat", "fork", "vfork"}, Action: EPERM,
+			Reason: "no new programs or processes (invariant 6)"},
+		{Names: []string{"kill", "tkill", "pidfd_open", "pidfd_send_signal", "pidfd_getfd"}, Action: EPERM,
+			Reason: "no signals or fd theft across processes (invariant 4); the runtime uses tgkill"},
+		{Names: []string{"ptrace", "process_vm_readv", "process_vm_writev", "kcmp"}, Action: EPERM,
+			Reason: "no inspection of other processes"},
+		{Names: []string{"keyctl", "add_key", "request_key"}, Action: EPERM,
+			Reason: "kernel keyrings are not namespaced"},
+		{Names: []string{"bpf", "perf_event_open", "userfaultfd"}, Action: EPERM,
+			Reason: "large kernel attack surface, exploit building blocks (userfaultfd stalls kernel copies)"},
+		{Names: []string{"io_uring_setup", "io_uring_enter", "io_uring_register"}, Action: EPERM,
+			Reason: "io_uring bypasses this filter for the ops it runs and has a long CVE list"},
+		{Names: []string{"memfd_create", "memfd_secret"}, Action: EPERM,
+			Reason: "no anonymous executable files (and W^X would be moot with shared mappings)"},
+		{Names: []string{"setrlimit", "setpriority", "sched_setaffinity", "sched_setscheduler", "sched_setattr"}, Action: EPERM,
+			Reason: "limits and scheduling are set by the sandbox"},
+		{Names: []string{"setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
+			"setfsuid", "setfsgid", "setgroups", "capset"}, Action: EPERM,
+			Reason: "credentials are dropped by the sandbox before the filter"},
+		{Names: []string{"mknod", "mknodat", "name_to_handle_at"}, Action: EPERM,
+			Reason: "no device nodes; file handles lead to open_by_handle_at"},
+		{Names: []string{"seccomp", "personality", "syslog", "quotactl", "acct"}, Action: EPERM,
+			Reason: "no new filters or user notifications, ABI switches, kernel log, quotas or accounting"},
+		{Names: []string{"modify_ldt"}, Action: EPERM, Reason: "16-bit segments: old exploit surface, unused"},
+	}
+}
+
+// killRules are calls only an escape attempt would make: the process dies.
+func killRules() []Rule {
+	return []Rule{
+		{Names: []string{"kexec_load", "kexec_file_load", "reboot"}, Action: KillProcess,
+			Reason: "replaces or stops the host kernel"},
+		{Names: []string{"init_module", "finit_module", "delete_module"}, Action: KillProcess,
+			Reason: "loads code into the host kernel"},
+		{Names: []string{"swapon", "swapoff"}, Action: KillProcess, Reason: "host memory configuration"},
+		{Names: []string{"iopl", "ioperm"}, Action: KillProcess, Reason: "raw hardware port access"},
+		{Names: []string{"open_by_handle_at"}, Action: KillProcess,
+			Reason: "the 'shocker' escape: opens host files by handle, past the mount namespace"},
+		{Names: []string{"settimeofday", "clock_settime", "clock_adjtime", "adjtimex"}, Action: KillProcess,
+			Reason: "host clock is not namespaced"},
+		{Names: []string{"uselib", "lookup_dcookie", "_sysctl"}, Action: KillProcess,
+			Reason: "obsolete calls with exploit history"},
+	}
+}
+
+// cloneNamespaceFlag is one CLONE_NEW* flag, named for the rule's reason.
+type cloneNamespaceFlag struct {
+	name string
+	flag uint64
+}
+
+// cloneNamespaceFlags lists each CLONE_NEW* flag clone(2) accepts. A thread
+// must not be born into new namespaces. (CLONE_NEWTIME, 0x80, lives in
+// clone(2)'s exit-signal byte; only clone3 and unshare take it, both denied.)
+func cloneNamespaceFlags() []cloneNamespaceFlag {
+	return []cloneNamespaceFlag{
+		{"CLONE_NEWNS", 0x00020000}, {"CLONE_NEWCGROUP", 0x02000000}, {"CLONE_NEWUTS", 0x04000000},
+		{"CLONE_NEWIPC", 0x08000000}, {"CLONE_NEWUSER", 0x10000000}, {"CLONE_NEWPID", 0x20000000},
+		{"CLONE_NEWNET", 0x40000000},
+	}
+}
