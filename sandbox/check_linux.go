@@ -74,7 +74,7 @@ func checkUserNS() CheckItem {
 	it := CheckItem{Name: "namespaces", Required: true, Detail: "user, pid, mount, net, ipc, uts, cgroup namespaces work",
 		Fix: "enable user namespaces: sysctl user.max_user_namespaces=15000 (and on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0 for non-root)"}
 	cmd := exec.Command("/proc/self/exe", initArg, "probe")
-	cmd.SysProcAttr = sysProcAttr(uint32(1_000_000_000))
+	cmd.SysProcAttr = sysProcAttr(uint32(1_000_000_000), Unsafe{})
 	cmd.Env = []string{}
 	if err := cmd.Run(); err != nil {
 		it.Detail = fmt.Sprintf("could not start a child in new namespaces: %v", err)

@@ -121,7 +121,12 @@ func stageOne() error {
 		{"hostname", func() error { return unix.Sethostname([]byte("agentbox")) }},
 		{"mounts", func() error { return setupRoot(spec) }},
 		{"rlimits", func() error { return setRlimits(spec.Limits) }},
-		{"capabilities", dropCapabilities},
+		{"capabilities", func() error {
+			if spec.Unsafe.KeepCapabilities {
+				return nil
+			}
+			return dropCapabilities()
+		}},
 		{"no_new_privs", func() error { return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }},
 		{"spec for stage two", func() error { return respec(raw) }},
 	}

@@ -74,6 +74,9 @@ func (t *task) cgroupLimits(w wireSpec) cgroups.Limits {
 	if w.Unsafe.NoPidsLimit {
 		l.Pids = 0
 	}
+	if w.Unsafe.NoMemoryLimit {
+		l.MemoryBytes = 0
+	}
 	return l
 }
 
@@ -117,7 +120,7 @@ func (t *task) start(grp *cgroups.Group, uid uint32, w wireSpec) (*child, error)
 		Env:   childEnv(t.limits),
 		Stdin: ends[0], Stdout: ends[1], Stderr: ends[2],
 		ExtraFiles:  append([]*os.File{ends[3], ends[4], module, t.sb.exe}, binds...), // fds 3, 4, 5, 6, 7...
-		SysProcAttr: sysProcAttr(uid),
+		SysProcAttr: sysProcAttr(uid, w.Unsafe),
 	}
 	if err := t.intoCgroup(c); err != nil {
 		c.closeAll()
@@ -160,8 +163,8 @@ func (t *task) intoCgroup(c *child) error {
 
 // sysProcAttr: new user, pid, mount, net, ipc, uts and cgroup namespaces; root inside is
 // the task's own unprivileged host uid; the child dies with the supervisor.
-func sysProcAttr(uid uint32) *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{
+func sysProcAttr(uid uint32, unsafe Unsafe) *syscall.SysProcAttr {
+	attr := &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWNET |
 			syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP,
 		UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(uid), Size: 1}},
@@ -173,6 +176,10 @@ func sysProcAttr(uid uint32) *syscall.SysProcAttr {
 		Setsid:     true,
 		Pdeathsig:  syscall.SIGKILL,
 	}
+	if unsafe.NoNetNamespace {
+		attr.Cloneflags &^= syscall.CLONE_NEWNET
+	}
+	return attr
 }
 
 // childEnv is the child process's whole environment (never the host's): the Go runtime's
@@ -243,6 +250,9 @@ func (c *child) closeAll() {
 // decides the verdict once every process of the task is gone.
 func (t *task) supervise(ctx context.Context, c *child, specBytes []byte) Result {
 	defer c.closeAll()
+	if t.spec.OnStart != nil {
+		t.spec.OnStart(c.cmd.Process.Pid)
+	}
 	go writeAndClose(c.spec, bytes.NewReader(specBytes))
 	go t.feedStdin(c.stdin)
 	overflow := make(chan string, 2)

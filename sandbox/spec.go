@@ -60,13 +60,19 @@ type Spec struct {
 	Payload string
 	// Unsafe turns single walls off for negative-control tests. Never set in production.
 	Unsafe Unsafe
+	// OnStart, when set, is called with the child's host pid once it is inside its cgroup
+	// and before it may run anything (posture tests inspect it from outside).
+	OnStart func(pid int)
 }
 
 // Unsafe switches each remove one wall, so a test can show the attack that wall stops
 // getting through without it. The CLI and the daemon never set them.
 type Unsafe struct {
-	NoSeccomp   bool `json:"no_seccomp"`
-	NoPidsLimit bool `json:"no_pids_limit"`
+	NoSeccomp        bool `json:"no_seccomp"`        // no seccomp filter (no_new_privs still set)
+	NoPidsLimit      bool `json:"no_pids_limit"`     // cgroup without pids.max
+	NoMemoryLimit    bool `json:"no_memory_limit"`   // cgroup without a memory limit
+	NoNetNamespace   bool `json:"no_net_namespace"`  // share the host's network namespace
+	KeepCapabilities bool `json:"keep_capabilities"` // stage two keeps root's capabilities in the user namespace
 }
 
 // Usage is what the task consumed.
