@@ -226,7 +226,12 @@ func TestCompileCache(t *testing.T) {
 	if len(scratch) != 0 {
 		t.Fatalf("scratch left behind: %v", scratch)
 	}
-	res, _ := sb.Run(context.Background(), Spec{Module: module(t, "invalid.wasm")})
+	// The first run of a digest is two children (compile, then run): stdin belongs to the run.
+	res, _ := sb.Run(context.Background(), Spec{Module: module(t, "echo.wasm"), Stdin: strings.NewReader("ping\n")})
+	if res.Outcome != outcome.OK || string(res.Stdout) != "ping\n" {
+		t.Fatalf("echo on a cache miss: %s %q stdout %q", res.Outcome, res.Message, res.Stdout)
+	}
+	res, _ = sb.Run(context.Background(), Spec{Module: module(t, "invalid.wasm")})
 	if res.Outcome != outcome.InvalidModule {
 		t.Fatalf("invalid module through the cache path: %s %q", res.Outcome, res.Message)
 	}

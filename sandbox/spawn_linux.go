@@ -66,7 +66,7 @@ func (t *task) spawn(ctx context.Context, w wireSpec) Result {
 	if err != nil {
 		return t.result(outcome.SandboxError, err.Error())
 	}
-	return t.supervise(ctx, c, specBytes)
+	return t.supervise(ctx, c, specBytes, w.CompileOnly)
 }
 
 func (t *task) cgroupLimits(w wireSpec) cgroups.Limits {
@@ -248,13 +248,13 @@ func (c *child) closeAll() {
 
 // supervise feeds the child, drains its output, enforces the limits from outside, and
 // decides the verdict once every process of the task is gone.
-func (t *task) supervise(ctx context.Context, c *child, specBytes []byte) Result {
+func (t *task) supervise(ctx context.Context, c *child, specBytes []byte, compileOnly bool) Result {
 	defer c.closeAll()
 	if t.spec.OnStart != nil {
 		t.spec.OnStart(c.cmd.Process.Pid)
 	}
 	go writeAndClose(c.spec, bytes.NewReader(specBytes))
-	go t.feedStdin(c.stdin)
+	go t.feedStdin(c.stdin, compileOnly)
 	overflow := make(chan string, 2)
 	out := newCapture(c.stdout, t.spec.Stdout, t.limits.OutputBytes, "stdout", overflow)
 	errs := newCapture(c.stderr, t.spec.Stderr, t.limits.OutputBytes, "stderr", overflow)
@@ -326,9 +326,10 @@ func (t *task) watch(ctx context.Context, c *child, waitCh <-chan error, overflo
 	}
 }
 
-// feedStdin copies the task's stdin to the child, or closes it at once for an empty one.
-func (t *task) feedStdin(w *os.File) {
-	if t.spec.Stdin == nil {
+// feedStdin copies the task's stdin to the child, or closes it at once for an empty one
+// and for the compile-only child, which must leave the stream to the run that follows.
+func (t *task) feedStdin(w *os.File, compileOnly bool) {
+	if t.spec.Stdin == nil || compileOnly {
 		w.Close()
 		return
 	}

@@ -7,7 +7,7 @@ import "github.com/agentbox/agentbox/outcome"
 // timeout(1)'s 124/125 conventions. --json is authoritative where a guest's code collides.
 const (
 	exitOK            = 0
-	exitUsage         = 2   // bad flags, unreadable files, bad sizes
+	exitUsage         = 2 // bad flags, unreadable files, bad sizes
 	exitInvalidModule = 119
 	exitTrap          = 120
 	exitMemoryLimit   = 121

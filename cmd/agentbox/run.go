@@ -239,4 +239,3 @@ func printJSON(w io.Writer, r sandbox.Result) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
-

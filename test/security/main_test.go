@@ -1,0 +1,34 @@
+// Package security is agentbox's security suite: every invariant of DESIGN.md attacked
+// twice, from a malicious wasm module and from a native payload that stands for a guest
+// that already escaped wazero, run inside the very same sandbox setup.
+package security
+
+import (
+	"maps"
+	"os"
+	"testing"
+
+	"github.com/agentbox/agentbox/sandbox"
+)
+
+// TestMain makes this test binary the sandbox child too, with the suite's payloads
+// registered (a production binary registers none).
+func TestMain(m *testing.M) {
+	all := map[string]sandbox.Payload{}
+	maps.Copy(all, attackPayloads)
+	maps.Copy(all, posturePayloads)
+	sandbox.Init(sandbox.WithPayloads(all))
+	os.Exit(m.Run())
+}
+
+// requireRoot skips when not root, unless AGENTBOX_REQUIRE_PRIVILEGED=1 (make test, CI),
+// where a skip would hide a suite that never ran.
+func requireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("AGENTBOX_REQUIRE_PRIVILEGED") == "1" {
+			t.Fatal("needs root, and AGENTBOX_REQUIRE_PRIVILEGED=1 forbids skipping")
+		}
+		t.Skip("needs root")
+	}
+}
