@@ -6,6 +6,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"runtime"
@@ -14,15 +15,16 @@ import (
 )
 
 func main() {
+	out := flag.String("o", fmt.Sprintf("filter_%s.bpf", runtime.GOARCH), "where to write the program")
+	flag.Parse()
 	bpf, err := seccomp.Compile(seccomp.Sandboxed())
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "gen: %v\n", err)
 		os.Exit(1)
 	}
-	out := fmt.Sprintf("filter_%s.bpf", runtime.GOARCH)
-	if err := os.WriteFile(out, bpf, 0o644); err != nil {
+	if err := os.WriteFile(*out, bpf, 0o644); err != nil {
 		fmt.Fprintf(os.Stderr, "gen: %v\n", err)
 		os.Exit(1)
 	}
-	fmt.Printf("gen: wrote %s (%d instructions)\n", out, len(bpf)/8)
+	fmt.Printf("gen: wrote %s (%d instructions)\n", *out, len(bpf)/8)
 }
