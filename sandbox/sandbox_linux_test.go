@@ -236,3 +236,30 @@ func TestCompileCache(t *testing.T) {
 		t.Fatalf("invalid module through the cache path: %s %q", res.Outcome, res.Message)
 	}
 }
+
+// TestCheckReportsCgroupMode: `agentbox check` must name the hierarchy this host really
+// has (the suite runs on a v1 host and in a cgroup-v2 VM).
+func TestCheckReportsCgroupMode(t *testing.T) {
+	requireRoot(t)
+	var fs unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/cgroup", &fs); err != nil {
+		t.Fatal(err)
+	}
+	want := "cgroup v1"
+	if fs.Type == unix.CGROUP2_SUPER_MAGIC {
+		want = "cgroup v2"
+	}
+	r := Check()
+	if !r.Ready {
+		t.Fatalf("check: not ready on the suite's own host: %+v", r.Items)
+	}
+	for _, it := range r.Items {
+		if it.Name == "cgroups" {
+			if !it.OK || !strings.HasPrefix(it.Detail, want) {
+				t.Fatalf("cgroups item %+v; want ok and %q", it, want)
+			}
+			return
+		}
+	}
+	t.Fatal("check has no cgroups item")
+}

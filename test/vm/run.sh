@@ -23,11 +23,17 @@
 #   --mem MB           guest memory (default 2048)
 #   --smp N            guest CPUs (default 2)
 #   --accel kvm|tcg|auto   (default auto; env AGENTBOX_VM_ACCEL)
+#   --kernel-lines N   kernel messages shown after each binary (default 40; 0: all)
 #   --quiet            do not stream the console; print the output of failed
 #                      binaries after the run
 #   --verbose          show kernel boot messages (drops `quiet` from cmdline)
 #   --keep             keep the temporary directory (initramfs, init scripts)
 #   -h, --help
+#
+# Environment: AGENTBOX_VM_ACCEL (as --accel), AGENTBOX_VM_TCG_FACTOR (timeout
+# multiplier under TCG, default 4), AGENTBOX_VM_BOOT_STALL (seconds a KVM boot
+# may show no sign of init before auto mode retries with TCG, default 60),
+# AGENTBOX_VM_TRUST_KVM=1 (try KVM even when it is kvm_pvm).
 #
 # BINARY[@CWD]: the binary is copied into the VM; it runs with CWD as its
 # working directory (same absolute path inside the VM; relative CWD is taken
@@ -49,6 +55,7 @@ MEM=2048
 SMP=2
 ACCEL=${AGENTBOX_VM_ACCEL:-auto}
 QUIET=0
+KLINES=40
 VERBOSE=0
 KEEP=0
 TREES=()
@@ -68,6 +75,7 @@ while [[ $# -gt 0 ]]; do
 	--mem) need_arg "$@"; MEM=$2; shift 2 ;;
 	--smp) need_arg "$@"; SMP=$2; shift 2 ;;
 	--accel) need_arg "$@"; ACCEL=$2; shift 2 ;;
+	--kernel-lines) need_arg "$@"; KLINES=$2; shift 2 ;;
 	--quiet) QUIET=1; shift ;;
 	--verbose) VERBOSE=1; shift ;;
 	--keep) KEEP=1; shift ;;
@@ -79,7 +87,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $# -gt 0 ]] || { usage >&2; die "no BINARY given"; }
 [[ -z $TIMEOUT || $TIMEOUT =~ ^[0-9]+$ ]] || die "--timeout wants whole seconds, got '$TIMEOUT'"
-[[ $MEM =~ ^[0-9]+$ && $SMP =~ ^[0-9]+$ ]] || die "--mem and --smp want numbers"
+[[ $MEM =~ ^[0-9]+$ && $SMP =~ ^[0-9]+$ && $KLINES =~ ^[0-9]+$ ]] || die "--mem, --smp and --kernel-lines want numbers"
 case $ACCEL in auto|kvm|tcg) ;; *) die "--accel wants kvm, tcg or auto" ;; esac
 
 # ---- host requirements -----------------------------------------------------
@@ -346,6 +354,9 @@ echo $$ >$CG/init.scope/cgroup.procs || fatal "move PID 1 to init.scope"
 enable_all $CG
 enable_all $CG/system.slice
 SVC=$CG/system.slice/agentbox.service
+EOF
+	echo "KLINES=$KLINES"
+	cat <<'EOF'
 
 export HOME=/root TMPDIR=/tmp USER=root LOGNAME=root TERM=dumb LANG=C.UTF-8
 export CI=true AGENTBOX_IN_VM=1 AGENTBOX_REQUIRE_PRIVILEGED=1 AGENTBOX_REQUIRE_CGROUP2=1
@@ -363,7 +374,7 @@ cleanup_svc() {
 	i=0
 	while grep -q '^populated 1' $SVC/cgroup.events && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 	sub=$(find $SVC -mindepth 1 -type d | wc -l)
-	[ "$sub" -gt 0 ] && echo "@@AGENTBOX-VM WARN $1 left $sub cgroup(s) behind: $(find $SVC -mindepth 1 -type d | sed "s|^$CG||" | tr '\n' ' ')"
+	[ "$sub" -gt 0 ] && echo "@@AGENTBOX-VM WARN $1 left $sub cgroup(s) behind: $(find $SVC -mindepth 1 -type d | sed "s|^$CG||" | tr '\n' ' ' | sed 's/ $//')"
 	find $SVC -depth -type d -exec rmdir {} \; 2>/dev/null
 	[ -d $SVC ] && echo "@@AGENTBOX-VM WARN could not remove $SVC"
 }
@@ -386,7 +397,15 @@ run_one() {
 	t1=$(uptime_s)
 	echo
 	k=$(dmesg -c)
-	[ -n "$k" ] && echo "$k" | sed 's/^/[kernel] /'
+	if [ -n "$k" ]; then
+		n=$(echo "$k" | wc -l)
+		if [ "$KLINES" -gt 0 ] && [ "$n" -gt "$KLINES" ]; then
+			echo "$k" | head -n "$KLINES" | sed 's/^/[kernel] /'
+			echo "[kernel] ... $((n - KLINES)) more kernel line(s) not shown (run.sh --kernel-lines 0 shows all)"
+		else
+			echo "$k" | sed 's/^/[kernel] /'
+		fi
+	fi
 	cleanup_svc "$name"
 	echo "@@AGENTBOX-VM END $idx $name exit=$rc secs=$(awk "BEGIN{printf \"%.2f\", $t1 - $t0}")"
 }
@@ -430,7 +449,7 @@ boot() {
 	stall_deadline=$(( $(date +%s) + BOOT_STALL ))
 	while kill -0 "$QPID" 2>/dev/null; do
 		local now; now=$(date +%s)
-		if (( FALLBACK == 1 && stall_deadline > 0 )); then
+		if [[ $ACCEL == kvm ]] && (( stall_deadline > 0 )); then
 			if grep -q '@@AGENTBOX-VM BOOT' "$LOG" 2>/dev/null; then
 				stall_deadline=0
 			elif (( now >= stall_deadline )); then
@@ -456,15 +475,20 @@ boot() {
 boot
 if (( STALLED )); then
 	echo
-	info "no sign of init ${BOOT_STALL}s into a KVM boot: KVM here cannot run this kernel; retrying with TCG"
-	ACCEL=tcg; FALLBACK=0; accel_setup
-	boot
+	if (( FALLBACK )); then
+		info "no sign of init ${BOOT_STALL}s into a KVM boot: KVM here cannot run this kernel; retrying with TCG"
+		ACCEL=tcg; FALLBACK=0; accel_setup
+		boot
+	else
+		info "no sign of init ${BOOT_STALL}s into a KVM boot: KVM here cannot run this kernel (try --accel tcg)"
+		FATAL="KVM boot stalled"
+	fi
 fi
 
 # ---- results ------------------------------------------------------------------------------
 declare -A RC=() SECS=()
 WARNS=()
-DONE=0; READY=0; FATAL=""; PANIC=""
+DONE=0; READY=0; FATAL=${FATAL:-}; PANIC=""
 while IFS= read -r line; do
 	line=${line//$'\r'/}
 	case $line in
@@ -508,7 +532,7 @@ for ((i = 1; i <= N; i++)); do
 done
 for w in "${WARNS[@]}"; do echo "  warning: $w"; done
 [[ $READY == 1 ]] || echo "  the VM never reached its test runner (boot or init failure): see $LOG"
-[[ -z $FATAL ]] || echo "  init failed: $FATAL"
+[[ -z $FATAL ]] || echo "  fatal: $FATAL"
 [[ -z $PANIC ]] || echo "  kernel panic: $PANIC"
 [[ $TIMED_OUT == 0 ]] || echo "  the VM was killed after the ${TIMEOUT}s timeout"
 [[ $DONE == 1 || $TIMED_OUT == 1 ]] || echo "  the VM stopped before it finished (qemu exit $QRC): see $LOG"

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# make test-cgroupv2: the privileged suites that pass on this host, run again on a booted
+# cgroup-v2-only kernel (qemu; KVM when it can boot Debian's kernel, else TCG), plus
+# `agentbox check`. The binaries are static (CGO_ENABLED=0), like the production one.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+export CGO_ENABLED=0
+for pkg in cgroups sandbox test/security test/vm/probe; do
+  go test -c -o "$out/$(basename "$pkg").test" "./$pkg"
+done
+go build -o "$out/agentbox" ./cmd/agentbox
+# Under TCG everything runs several times slower: generous per-binary timeouts, and the
+# harness's own timeout above their sum.
+exec bash test/vm/run.sh --tree . --timeout "${VM_TIMEOUT:-1500}" \
+  "$out/probe.test@test/vm/probe" -test.v -test.timeout 5m --- \
+  "$out/cgroups.test@cgroups" -test.v -test.timeout 10m --- \
+  "$out/sandbox.test@sandbox" -test.v -test.timeout 15m --- \
+  "$out/security.test@test/security" -test.v -test.timeout 20m --- \
+  "$out/agentbox@." check
