@@ -19,22 +19,36 @@ import (
 // hybridUnified is where a hybrid host mounts cgroup2, without controllers.
 const hybridUnified = "/sys/fs/cgroup/unified"
 
-// unifiedOwn is this process's own group in the hybrid host's cgroup2
-// mount. These tests drive the v2 code paths that need no controller
-// (CLONE_INTO_CGROUP, cgroup.kill, cgroup.freeze, cpu.stat, the supervisor
-// move); on a unified host the Manager tests cover all of v2.
+// unifiedOwn is a cgroup2 group with no controllers, beneath this process's own group.
+// These tests drive the v2 code paths that need no controller (CLONE_INTO_CGROUP,
+// cgroup.kill, cgroup.freeze, cpu.stat, the supervisor move, missing-controller errors).
+// On a hybrid host that is our own group in the controller-less /sys/fs/cgroup/unified;
+// on a unified host it is a fresh child of our own group, whose subtree_control stays
+// empty so its children get no controllers. Either way the tests run; none skips.
 func unifiedOwn(t *testing.T) string {
 	t.Helper()
 	requireRoot(t)
-	var st unix.Statfs_t
-	if err := unix.Statfs(hybridUnified, &st); err != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
-		t.Skipf("%s is not a cgroup2 mount (not a hybrid host); the Manager tests cover v2 on a unified host", hybridUnified)
-	}
 	_, unified, err := cgroups.ParseCgroupFileUnified(procSelfCgroup)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return filepath.Join(hybridUnified, unified)
+	var st unix.Statfs_t
+	if err := unix.Statfs(hybridUnified, &st); err == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return filepath.Join(hybridUnified, unified)
+	}
+	if err := unix.Statfs(unifiedMount, &st); err != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+		t.Fatalf("neither %s nor %s is a cgroup2 mount", hybridUnified, unifiedMount)
+	}
+	base := filepath.Join(unifiedMount, unified, "agentbox-v2base-"+strconv.Itoa(os.Getpid())+"-"+strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := mkdirGroup(base); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := rmdirTree(base, time.Now().Add(5*time.Second)); err != nil {
+			t.Error(err)
+		}
+	})
+	return base
 }
 
 // unifiedManager is a Manager over the v2 code, on the controller-less mount.
