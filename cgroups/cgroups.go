@@ -54,6 +54,9 @@ type Stats struct {
 	PeakMemoryBytes uint64
 	// OOMKills counts processes of the group killed by the OOM killer.
 	OOMKills uint64
+	// PidsLimitHits counts forks and thread creations refused by pids.max (pids.events
+	// "max"): a runtime that dies for want of a thread is told apart from our own failure.
+	PidsLimitHits uint64
 }
 
 const (

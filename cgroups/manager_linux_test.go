@@ -201,6 +201,9 @@ func TestPidsMaxStopsForks(t *testing.T) {
 	if max, _ := readKey(controlFile(m, g, "pids", "pids.events"), "max"); max < 1 {
 		t.Errorf("pids.events = %q, want max >= 1 (forks refused)", events)
 	}
+	if st, err := g.Stats(); err != nil || st.PidsLimitHits < 1 {
+		t.Errorf("Stats().PidsLimitHits = %d (%v), want >= 1 after refused forks", st.PidsLimitHits, err)
+	}
 	if err := g.Kill(); err != nil {
 		t.Fatal(err)
 	}

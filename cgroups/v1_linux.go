@@ -1,7 +1,9 @@
 package cgroups
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -108,7 +110,11 @@ func (h *v1) stats(name string) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	return Stats{CPUUsage: time.Duration(usage), PeakMemoryBytes: peak, OOMKills: ooms}, nil
+	hits, err := readKey(h.file("pids", name, "pids.events"), "max")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Stats{}, err
+	}
+	return Stats{CPUUsage: time.Duration(usage), PeakMemoryBytes: peak, OOMKills: ooms, PidsLimitHits: hits}, nil
 }
 
 func (h *v1) openDir(name string) (*os.File, error) {

@@ -196,7 +196,11 @@ func (h *v2) stats(name string) (Stats, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return Stats{}, err
 	}
-	return Stats{CPUUsage: time.Duration(usec) * time.Microsecond, PeakMemoryBytes: peak, OOMKills: ooms}, nil
+	hits, err := readKey(filepath.Join(d, "pids.events"), "max")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Stats{}, err
+	}
+	return Stats{CPUUsage: time.Duration(usec) * time.Microsecond, PeakMemoryBytes: peak, OOMKills: ooms, PidsLimitHits: hits}, nil
 }
 
 // readFirst reads the first of paths that exists; none existing reads as 0.

@@ -167,12 +167,16 @@ func sysProcAttr(uid uint32, unsafe Unsafe) *syscall.SysProcAttr {
 	attr := &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWNET |
 			syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP,
-		UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(uid), Size: 1}},
-		GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(uid), Size: 1}},
-		GidMappingsEnableSetgroups: false,
-		// Become root of the new namespace, i.e. the task's host uid. Without this the
-		// child keeps host root's kuid, unmapped inside, and execs with no capabilities.
-		Credential: &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true},
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(uid), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(uid), Size: 1}},
+		// setgroups must be allowed in the namespace so that the child can drop the
+		// supervisor's supplementary groups (host gid 0 among them) below; harmless after:
+		// only the task's own gid is mapped, and stage two may not call setgroups at all.
+		GidMappingsEnableSetgroups: true,
+		// Become root of the new namespace, i.e. the task's host uid, with no supplementary
+		// groups. Without the uid switch the child keeps host root's kuid, unmapped inside,
+		// and execs with no capabilities; without the empty group list it keeps ours.
+		Credential: &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}},
 		Setsid:     true,
 		Pdeathsig:  syscall.SIGKILL,
 	}
@@ -279,7 +283,7 @@ func (t *task) supervise(ctx context.Context, c *child, specBytes []byte, compil
 		}
 	}
 	stats, statsErr := c.group.Stats()
-	f.oomKills = stats.OOMKills
+	f.oomKills, f.pidsHits = stats.OOMKills, stats.PidsLimitHits
 	res := decide(f)
 	res.Stdout, res.Stderr = out.bytes(), errs.bytes()
 	res.StdoutTruncated = res.StdoutTruncated || out.truncated()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/agentbox/agentbox/internal/units"
 	"github.com/agentbox/agentbox/outcome"
+	"github.com/agentbox/agentbox/wasm"
 )
 
 // Defaults applied by Spec.withDefaults where a limit is left zero.
@@ -132,8 +133,8 @@ func (l Limits) validate() error {
 		return fmt.Errorf("%w: pids %d is below the 8 threads the Go runtime in the child needs", ErrBadLimit, l.Pids)
 	case l.Timeout < 0 || l.CPUTime < 0:
 		return fmt.Errorf("%w: timeout %s / cpu time %s must not be negative", ErrBadLimit, l.Timeout, l.CPUTime)
-	case l.ClockResolution < time.Nanosecond || l.ClockResolution > time.Second:
-		return fmt.Errorf("%w: clock resolution %s must be between 1ns and 1s", ErrBadLimit, l.ClockResolution)
+	case l.ClockResolution < time.Nanosecond || l.ClockResolution > wasm.MaxClockResolution:
+		return fmt.Errorf("%w: clock resolution %s must be between 1ns and %s", ErrBadLimit, l.ClockResolution, wasm.MaxClockResolution)
 	}
 	return nil
 }

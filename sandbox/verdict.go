@@ -16,6 +16,7 @@ type facts struct {
 	killedFor   outcome.Outcome // why we killed the task; "" if we did not
 	killMessage string
 	oomKills    uint64      // from the cgroup
+	pidsHits    uint64      // forks/threads the cgroup's pids.max refused
 	child       *wireResult // what the child reported, if anything
 	childErr    error       // why its report was unreadable
 	waitErr     error       // from exec.Cmd.Wait
@@ -37,7 +38,14 @@ func decide(f facts) Result {
 		return Result{Outcome: r.Outcome, ExitCode: r.ExitCode, Message: r.Message,
 			StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated}
 	}
-	return Result{Outcome: outcome.SandboxError, Message: deathMessage(f)}
+	msg := deathMessage(f)
+	if f.pidsHits > 0 {
+		// The closed set has no pids outcome; say plainly that the task, not agentbox,
+		// exhausted its limit (a wasm guest cannot start threads: only an escape or a
+		// runtime bug gets here).
+		msg = fmt.Sprintf("pids limit of %d reached (%d fork/thread creation(s) refused): %s", f.limits.Pids, f.pidsHits, msg)
+	}
+	return Result{Outcome: outcome.SandboxError, Message: msg}
 }
 
 // deathMessage explains a child that ended without a readable report.

@@ -3,7 +3,6 @@ package wasm
 import (
 	"fmt"
 	"io"
-	"math"
 	"strings"
 	"time"
 )
@@ -49,8 +48,11 @@ type Config struct {
 const (
 	// DefaultClockResolution is used when Config.ClockResolution is 0.
 	DefaultClockResolution = time.Millisecond
-	// MaxClockResolution is the largest resolution WASI can report (a uint32 of nanoseconds).
-	MaxClockResolution = time.Duration(math.MaxUint32)
+	// MaxClockResolution is the coarsest resolution accepted. WASI reports a uint32 of
+	// nanoseconds (about 4.29 s), but wazero 1.12 refuses any clock resolution above
+	// 817,405,952 ns (it compares against time.Hour converted to a uint32, which wraps), so
+	// we stop at a round 500 ms, well inside both.
+	MaxClockResolution = 500 * time.Millisecond
 	// MaxMemoryBytes is the wasm32 ceiling: 65536 pages of 64 KiB.
 	MaxMemoryBytes = uint64(65536) * pageSize
 	// MaxTableEntries caps every table (8 bytes an entry: 32 MiB). Tables without a declared

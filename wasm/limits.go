@@ -21,10 +21,15 @@ import (
 const (
 	sectionTable  = 4
 	sectionMemory = 5
-	refFuncref    = 0x70
-	refExternref  = 0x6f
-	limitsMin     = 0x00
-	limitsMinMax  = 0x01
+	sectionCode   = 10
+	// MaxFunctionLocals bounds the locals one function may declare. wazero allocates every
+	// declared local while decoding, so a 23-byte body declaring 2^32-1 of them ends the
+	// whole process with "out of memory" before validation. 50000 is V8's and wasmtime's limit.
+	MaxFunctionLocals = 50000
+	refFuncref        = 0x70
+	refExternref      = 0x6f
+	limitsMin         = 0x00
+	limitsMinMax      = 0x01
 )
 
 var wasmHeader = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
@@ -52,6 +57,11 @@ func vetModule(module []byte, maxEntries uint32, memLimit uint64) ([]byte, error
 		}
 		if id == sectionMemory {
 			if err := checkMemorySection(body, memLimit); err != nil {
+				return nil, err
+			}
+		}
+		if id == sectionCode {
+			if err := checkLocals(body); err != nil {
 				return nil, err
 			}
 		}
@@ -209,6 +219,47 @@ func checkMemorySection(body []byte, limit uint64) error {
 			return fmt.Errorf("%w: linear memory of %d bytes needed at start: limit %d bytes", ErrMemoryLimit, need, limit)
 		}
 		body = body[used:]
+	}
+	return nil
+}
+
+// checkLocals refuses a code section in which a function declares more than
+// MaxFunctionLocals locals, reading only the local declarations of each body.
+func checkLocals(body []byte) error {
+	count, n, err := readU32(body)
+	if err != nil {
+		return fmt.Errorf("%w: function count: %w", ErrModuleSections, err)
+	}
+	body = body[n:]
+	for i := range count {
+		size, n, err := readU32(body)
+		if err != nil || uint64(n)+uint64(size) > uint64(len(body)) {
+			return fmt.Errorf("%w: function %d: truncated body", ErrModuleSections, i)
+		}
+		if err := checkFunctionLocals(body[n:n+int(size)], i); err != nil {
+			return err
+		}
+		body = body[n+int(size):]
+	}
+	return nil
+}
+
+func checkFunctionLocals(fn []byte, index uint32) error {
+	groups, n, err := readU32(fn)
+	if err != nil {
+		return fmt.Errorf("%w: function %d: local groups: %w", ErrModuleSections, index, err)
+	}
+	fn = fn[n:]
+	var total uint64
+	for range groups {
+		k, n, err := readU32(fn)
+		if err != nil || n >= len(fn) {
+			return fmt.Errorf("%w: function %d: truncated locals", ErrModuleSections, index)
+		}
+		if total += uint64(k); total > MaxFunctionLocals {
+			return fmt.Errorf("%w: function %d declares more than %d locals", ErrModuleSections, index, MaxFunctionLocals)
+		}
+		fn = fn[n+1:] // the count, then one value type byte
 	}
 	return nil
 }

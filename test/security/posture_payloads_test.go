@@ -41,13 +41,13 @@ var posturePayloads = map[string]sandbox.Payload{
 	"dumpable": func(_ []string, _ io.Reader, stdout, _ io.Writer) int {
 		get := "?"
 		if v, err := unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0); err != nil {
-			get = errnoName(err)
+			get = postureErrno(err)
 		} else {
 			get = fmt.Sprint(v)
 		}
 		set := "ok"
 		if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
-			set = errnoName(err)
+			set = postureErrno(err)
 		}
 		fmt.Fprintf(stdout, "get=%s set=%s\n", get, set)
 		return 0
@@ -70,8 +70,8 @@ func startLockedThreads(n int) {
 	}
 }
 
-// errnoName is the symbolic name of a syscall error ("EPERM"), or its text.
-func errnoName(err error) string {
+// postureErrno is the symbolic name of a syscall error ("EPERM"), or its text.
+func postureErrno(err error) string {
 	if e, ok := err.(unix.Errno); ok {
 		if name := unix.ErrnoName(e); name != "" {
 			return name

@@ -1,0 +1,308 @@
+package security
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentbox/agentbox/outcome"
+	"github.com/agentbox/agentbox/sandbox"
+)
+
+// attack is one row of the attack table: the documented columns (exported, they are what
+// docs/SECURITY.md shows) and how to run it (unexported).
+type attack struct {
+	Name      string
+	Invariant int    // 1..9, DESIGN.md's security invariants
+	From      string // "payload" (a guest that escaped wazero) or "module" (a malicious wasm module)
+	What      string
+	Expect    string // compared exactly with what the run shows (see observe)
+	Layer     string // the wall that stops it
+
+	payload   string                  // attackPayloads key, for From "payload"
+	module    func(testing.TB) []byte // for From "module"
+	args      []string                // argv after the program name
+	limits    sandbox.Limits
+	prefix    bool                                                        // Expect is a prefix of the result (the rest is a count that varies)
+	wasiErrno bool                                                        // the module exits with a WASI errno: show its name
+	setup     func(t *testing.T, sb *sandbox.Sandbox, spec *sandbox.Spec) // dirs, listeners, neighbour tasks
+	cancel    time.Duration                                               // cancel the run's context after this long
+	observe   func(t *testing.T, res sandbox.Result) string               // replaces the default reading
+	check     func(t *testing.T, spec sandbox.Spec, res sandbox.Result)   // further exact assertions
+}
+
+// newSandbox is a sandbox with a state dir of the test's own.
+func newSandbox(t *testing.T) *sandbox.Sandbox {
+	t.Helper()
+	requireRoot(t)
+	sb, err := sandbox.New(sandbox.Config{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("sandbox.New: %v", err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	return sb
+}
+
+// runSpec runs one task, bounded by a generous context so a hang fails instead of stalling
+// the suite (every row sets a tighter limit of its own where it needs one).
+func runSpec(t *testing.T, sb *sandbox.Sandbox, spec sandbox.Spec, cancelAfter time.Duration) sandbox.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if cancelAfter > 0 {
+		time.AfterFunc(cancelAfter, cancel)
+	}
+	res, err := sb.Run(ctx, spec)
+	if err != nil {
+		t.Fatalf("Run refused the spec: %v", err)
+	}
+	return res
+}
+
+// specFor builds the row's spec: the payload or module, argv, limits, then its setup.
+func (a attack) specFor(t *testing.T, sb *sandbox.Sandbox) sandbox.Spec {
+	spec := sandbox.Spec{Limits: a.limits}
+	if a.From == "payload" {
+		spec.Payload = a.payload
+		spec.Args = append([]string{a.payload}, a.args...)
+	} else {
+		spec.Module = a.module(t)
+		spec.Args = append([]string{"main.wasm"}, a.args...)
+	}
+	if a.setup != nil {
+		a.setup(t, sb, &spec)
+	}
+	return spec
+}
+
+// runAttack runs one row and asserts its Expect exactly, then its extra checks.
+func runAttack(t *testing.T, sb *sandbox.Sandbox, a attack) sandbox.Result {
+	t.Helper()
+	spec := a.specFor(t, sb)
+	res := runSpec(t, sb, spec, a.cancel)
+	got := observe(t, a, res)
+	if got != a.Expect && !(a.prefix && strings.HasPrefix(got, a.Expect)) {
+		t.Fatalf("%s: got %q, want %q\noutcome %s (code %d): %s\nstdout: %.300q\nstderr: %.600s",
+			a.Name, got, a.Expect, res.Outcome, res.ExitCode, res.Message, res.Stdout, res.Stderr)
+	}
+	if a.From == "module" && res.Outcome == outcome.SandboxError {
+		t.Fatalf("%s: a module caused sandbox_error (%s): only our own faults may", a.Name, res.Message)
+	}
+	if a.check != nil {
+		a.check(t, spec, res)
+	}
+	return res
+}
+
+// observe turns a result into the row's vocabulary: a payload's own report, "killed:
+// SIGSYS", "WASI <errno>" for modules that exit with one, or "outcome <name>[ <code>]".
+func observe(t *testing.T, a attack, res sandbox.Result) string {
+	if a.observe != nil {
+		return a.observe(t, res)
+	}
+	if a.From == "payload" && res.Outcome == outcome.OK {
+		if f, ok := lastFinding(res.Stdout); ok && f.Attack == a.payload {
+			return f.Result
+		}
+	}
+	switch {
+	case res.Outcome == outcome.SandboxError && strings.Contains(res.Message, "SIGSYS"):
+		return "killed: SIGSYS"
+	case res.Outcome == outcome.Exit && a.wasiErrno:
+		return "WASI " + wasiErrnoName(res.ExitCode)
+	case res.Outcome == outcome.Exit:
+		return fmt.Sprintf("outcome exit %d", res.ExitCode)
+	}
+	return "outcome " + string(res.Outcome)
+}
+
+// lastFinding parses the payload's JSON line (the last line of stdout).
+func lastFinding(stdout []byte) (finding, bool) {
+	var f finding
+	lines := bytes.Split(bytes.TrimSpace(stdout), []byte("\n"))
+	err := json.Unmarshal(lines[len(lines)-1], &f)
+	return f, err == nil && f.Attack != ""
+}
+
+// wasiErrnoName names the WASI preview 1 errnos the suite meets.
+func wasiErrnoName(code uint32) string {
+	names := map[uint32]string{0: "ESUCCESS", 2: "EACCES", 8: "EBADF", 20: "EEXIST", 21: "EFAULT", 28: "EINVAL",
+		44: "ENOENT", 52: "ENOSYS", 54: "ENOTDIR", 58: "ENOTSUP", 61: "ELOOP", 63: "EPERM", 76: "ENOTCAPABLE"}
+	if n, ok := names[code]; ok {
+		return n
+	}
+	return "errno " + strconv.Itoa(int(code))
+}
+
+// rowsOf returns the rows of one invariant.
+func rowsOf(inv int) []attack {
+	var rows []attack
+	for _, a := range attacks {
+		if a.Invariant == inv {
+			rows = append(rows, a)
+		}
+	}
+	return rows
+}
+
+// runRows runs rows as subtests named by Name, on one sandbox.
+func runRows(t *testing.T, rows []attack) {
+	sb := newSandbox(t)
+	for _, a := range rows {
+		t.Run(a.Name, func(t *testing.T) { runAttack(t, sb, a) })
+	}
+}
+
+// --- setups and checks shared by rows ---
+
+// hostDir makes a directory the task's unprivileged uid can write (the sandbox maps root
+// inside to a host uid that owns nothing).
+func hostDir(t *testing.T) string {
+	t.Helper()
+	d := filepath.Join(t.TempDir(), "inside")
+	if err := os.Mkdir(d, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(d, 0o777); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	return d
+}
+
+// withWritableDir offers one writable preopen.
+func withWritableDir(t *testing.T, _ *sandbox.Sandbox, spec *sandbox.Spec) {
+	spec.Dirs = []sandbox.Dir{{HostPath: hostDir(t), GuestPath: "/data"}}
+}
+
+// escapeFixture is a preopen "inside" with a secret next to it, "outside", and symlinks
+// the host made inside that lead to it: absolute, relative, and to the host's /etc.
+func escapeFixture(t *testing.T, _ *sandbox.Sandbox, spec *sandbox.Spec) {
+	inside := hostDir(t)
+	outside := filepath.Join(filepath.Dir(inside), "outside")
+	must(t, os.Mkdir(outside, 0o755))
+	secret := filepath.Join(outside, "secret")
+	must(t, os.WriteFile(secret, []byte("host secret\n"), 0o644))
+	must(t, os.Symlink(secret, filepath.Join(inside, "abslink")))
+	must(t, os.Symlink("../outside/secret", filepath.Join(inside, "rellink")))
+	must(t, os.Symlink("/etc/hostname", filepath.Join(inside, "etclink")))
+	must(t, os.WriteFile(filepath.Join(inside, "own"), []byte("own file\n"), 0o644))
+	spec.Dirs = []sandbox.Dir{{HostPath: inside, GuestPath: "/data"}}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// noSecretLeak: whatever the guest printed, the outside file's contents are not in it.
+func noSecretLeak(t *testing.T, _ sandbox.Spec, res sandbox.Result) {
+	if bytes.Contains(res.Stdout, []byte("host secret")) {
+		t.Fatalf("the guest read the file outside its preopen: %q", res.Stdout)
+	}
+}
+
+// hostListener opens a TCP listener on the host's 127.0.0.1, passes its port as the last
+// argument, and fails the test if anything ever connected to it.
+func hostListener(t *testing.T, _ *sandbox.Sandbox, spec *sandbox.Spec) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	var mu sync.Mutex
+	accepted := 0
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			accepted++
+			mu.Unlock()
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		if accepted != 0 && !strings.Contains(t.Name(), "connects") {
+			t.Errorf("the host listener accepted %d connection(s) from the sandbox", accepted)
+		}
+	})
+	spec.Args = append(spec.Args, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+}
+
+// neighbour starts another task running payload (with spec tweaks) and returns once it
+// has started and printed its first line, stopping it when the test ends. It returns that
+// task's host pid.
+func neighbour(t *testing.T, sb *sandbox.Sandbox, payload string, args []string, unsafe sandbox.Unsafe) int {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	must(t, err)
+	pidCh := make(chan int, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan sandbox.Result, 1)
+	go func() {
+		res, _ := sb.Run(ctx, sandbox.Spec{Payload: payload, Args: append([]string{payload}, args...),
+			Unsafe: unsafe, Stdout: pw, Limits: sandbox.Limits{Timeout: 30 * time.Second},
+			OnStart: func(pid int) { pidCh <- pid }})
+		pw.Close()
+		done <- res
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if res := <-done; res.Outcome != outcome.Cancelled {
+			t.Errorf("neighbour %s ended %s (%s), want cancelled: it should have lived through the attack", payload, res.Outcome, res.Message)
+		}
+		pr.Close()
+	})
+	pid := <-pidCh
+	line := make(chan string, 1)
+	go func() {
+		s, _ := bufio.NewReader(pr).ReadString('\n')
+		line <- s
+		io.Copy(io.Discard, pr)
+	}()
+	select {
+	case l := <-line:
+		if l == "" {
+			t.Fatalf("neighbour %s printed nothing", payload)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("neighbour %s did not start", payload)
+	}
+	return pid
+}
+
+// quantised reads clock.wasm's 32 bytes (monotonic resolution and time, realtime
+// resolution and time) and says whether every value is a multiple of the resolution.
+func quantised(res time.Duration) func(t *testing.T, r sandbox.Result) string {
+	return func(t *testing.T, r sandbox.Result) string {
+		if r.Outcome != outcome.OK || len(r.Stdout) != 32 {
+			return fmt.Sprintf("outcome %s, %d bytes", r.Outcome, len(r.Stdout))
+		}
+		var v [4]uint64
+		for i := range v {
+			for j := 7; j >= 0; j-- {
+				v[i] = v[i]<<8 | uint64(r.Stdout[i*8+j])
+			}
+		}
+		step := uint64(res.Nanoseconds())
+		if v[0] != step || v[2] != step || v[1]%step != 0 || v[3]%step != 0 || v[3] == 0 {
+			return fmt.Sprintf("resolution %d/%d, times %d/%d", v[0], v[2], v[1], v[3])
+		}
+		return "quantised to " + res.String()
+	}
+}

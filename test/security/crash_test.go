@@ -1,0 +1,191 @@
+package security
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSupervisorCrash kills the CLI (the supervisor) with SIGKILL while its task runs, and
+// checks the two promises DESIGN.md makes for a supervisor crash: the task dies with it
+// within a second (Pdeathsig on the child, which is init of its pid namespace, so the kernel
+// kills the rest), and the next supervisor sweeps the cgroup the dead one left behind.
+func TestSupervisorCrash(t *testing.T) {
+	requireRoot(t)
+	tmp := t.TempDir()
+	bin := buildCLI(t, tmp)
+	state := filepath.Join(tmp, "state")
+	view := readCgroupView(t)
+
+	cli := exec.Command(bin, "run", "--timeout", "60s", "--state-dir", state, "--cache-dir", "", "../../testdata/modules/loop.wasm")
+	var cliOut bytes.Buffer
+	cli.Stdout, cli.Stderr = &cliOut, &cliOut
+	if err := cli.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	t.Cleanup(func() { cli.Process.Kill(); cli.Wait() })
+	child := findSandboxChild(t, cli.Process.Pid, &cliOut)
+	waitStageTwo(t, child)
+	groups := singleTaskGroups(t, view, cli.Process.Pid)
+	for _, dir := range groups {
+		if procs, err := readProcsFile(filepath.Join(dir, "cgroup.procs")); err != nil || len(procs) != 1 || procs[0] != child {
+			t.Fatalf("%s/cgroup.procs = %v (%v), want the child %d", dir, procs, err, child)
+		}
+	}
+
+	if err := cli.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("SIGKILL the CLI: %v", err)
+	}
+	killed := time.Now()
+	cli.Wait() // reap it, so its pid is dead for the next supervisor's sweep
+	if took, left := waitTaskGone(child, groups, view.unified, time.Second); left != "" {
+		t.Fatalf("1s after SIGKILL of the supervisor the task lives on: %s", left)
+	} else {
+		t.Logf("task gone %s after the supervisor's SIGKILL", took.Sub(killed).Round(time.Millisecond))
+	}
+	for _, dir := range groups {
+		if _, err := os.Stat(dir); err != nil {
+			t.Fatalf("stale group %s should still be there for the sweep to remove: %v", dir, err)
+		}
+	}
+
+	next := exec.Command(bin, "run", "--state-dir", state, "--cache-dir", "", "../../testdata/modules/hello.wasm")
+	var stderr bytes.Buffer
+	next.Stderr = &stderr
+	out, err := next.Output()
+	if err != nil || string(out) != "hello from wasm\n" {
+		t.Fatalf("next run: %v, stdout %q, stderr %q; want exit 0 and \"hello from wasm\\n\"", err, out, stderr.String())
+	}
+	for _, dir := range groups {
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("stale group %s of the dead supervisor not swept by the next one (stat: %v)", dir, err)
+		}
+	}
+	for k, dirs := range view.taskGroupDirs(t, next.Process.Pid) {
+		if len(dirs) != 0 {
+			t.Errorf("controller %q: the next run left its groups %v", k, dirs)
+		}
+	}
+}
+
+// buildCLI builds cmd/agentbox statically (the child re-execs it in an empty root), or takes
+// the binary named by AGENTBOX_CLI where there is no Go toolchain (the cgroup-v2 VM).
+func buildCLI(t *testing.T, dir string) string {
+	t.Helper()
+	if prebuilt := os.Getenv("AGENTBOX_CLI"); prebuilt != "" {
+		return prebuilt
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(dir, "agentbox")
+	build := exec.Command(gobin, "build", "-o", bin, "./cmd/agentbox")
+	build.Dir = filepath.Join("..", "..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/agentbox: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// findSandboxChild polls /proc for the process whose parent is the CLI.
+func findSandboxChild(t *testing.T, cli int, cliOut *bytes.Buffer) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if kids := childrenOf(cli); len(kids) == 1 {
+			return kids[0]
+		} else if len(kids) > 1 {
+			t.Fatalf("the CLI %d has %d children %v, want one sandbox child", cli, len(kids), kids)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("the CLI %d started no child within 10s; it wrote %q", cli, cliOut.String())
+	return 0
+}
+
+// childrenOf lists the pids whose PPid is parent.
+func childrenOf(parent int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var kids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(procPath(pid, "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "PPid:"); ok && strings.TrimSpace(v) == strconv.Itoa(parent) {
+				kids = append(kids, pid)
+			}
+		}
+	}
+	return kids
+}
+
+// singleTaskGroups finds the one "<cli>-task-N" group in every hierarchy.
+func singleTaskGroups(t *testing.T, view cgroupView, cli int) []string {
+	t.Helper()
+	var out []string
+	for k, dirs := range view.taskGroupDirs(t, cli) {
+		if len(dirs) != 1 {
+			t.Fatalf("controller %q: groups %v of the CLI %d, want exactly one", k, dirs, cli)
+		}
+		out = append(out, dirs[0])
+	}
+	return out
+}
+
+// waitTaskGone polls until the child is dead and every group of the task is empty of
+// processes and threads, for at most limit. It returns when that happened, or what was left.
+// A zombie counts as dead: it runs nothing and holds no descriptors or memory, and reaping
+// it is the business of whichever init it was reparented to.
+func waitTaskGone(child int, groups []string, unified bool, limit time.Duration) (time.Time, string) {
+	deadline := time.Now().Add(limit)
+	for {
+		left := taskLeft(child, groups, unified)
+		if left == "" || time.Now().After(deadline) {
+			return time.Now(), left
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// taskLeft says what of the task still runs, or "".
+func taskLeft(child int, groups []string, unified bool) string {
+	if b, err := os.ReadFile(procPath(child, "stat")); err == nil {
+		s := string(b)
+		if f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]); len(f) > 0 && f[0] != "Z" && f[0] != "X" {
+			return "child " + strconv.Itoa(child) + " in state " + f[0]
+		}
+	}
+	for _, dir := range groups {
+		for _, file := range []string{"cgroup.procs", threadsFile(unified)} {
+			if ids, err := readProcsFile(filepath.Join(dir, file)); err != nil || len(ids) > 0 {
+				return fmt.Sprintf("%s/%s holds %v%s", dir, file, ids, errString(err))
+			}
+		}
+	}
+	return ""
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return " (" + err.Error() + ")"
+}

@@ -1,0 +1,281 @@
+package security
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentbox/agentbox/outcome"
+	"github.com/agentbox/agentbox/sandbox"
+)
+
+// The nine invariants of DESIGN.md, one test each: the attack rows of the invariant (at
+// least one from a module and one from a native payload), then what is specific to it.
+
+func TestFilesystemIsolation(t *testing.T) {
+	runRows(t, rowsOf(1))
+	t.Run("read-only preopen refuses writes", func(t *testing.T) {
+		sb := newSandbox(t)
+		dir := hostDir(t)
+		must(t, os.WriteFile(filepath.Join(dir, "in.txt"), []byte("input\n"), 0o644))
+		// fs.wasm exits 11 when it cannot create out.txt: the preopen is mounted read-only.
+		res := runSpec(t, sb, sandbox.Spec{Module: sharedModule("fs.wasm")(t),
+			Dirs: []sandbox.Dir{{HostPath: dir, GuestPath: "/data", ReadOnly: true}}}, 0)
+		if res.Outcome != outcome.Exit || res.ExitCode != 11 {
+			t.Fatalf("got %s (code %d) %q, want exit 11 (creating out.txt refused)", res.Outcome, res.ExitCode, res.Message)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "out.txt")); !os.IsNotExist(err) {
+			t.Fatalf("out.txt appeared on the host: %v", err)
+		}
+	})
+}
+
+func TestSyscallRestriction(t *testing.T) { runRows(t, rowsOf(2)) }
+
+func TestNetworkIsolation(t *testing.T) { runRows(t, rowsOf(3)) }
+
+func TestAgentToAgentIsolation(t *testing.T) {
+	runRows(t, rowsOf(4))
+	t.Run("concurrent tasks have distinct unprivileged host uids", func(t *testing.T) {
+		sb := newSandbox(t)
+		a := neighbour(t, sb, "sleep-forever", nil, sandbox.Unsafe{})
+		b := neighbour(t, sb, "sleep-forever", nil, sandbox.Unsafe{})
+		ua, ub := hostUID(t, a), hostUID(t, b)
+		if ua == ub || ua < 1_000_000_000 || ub < 1_000_000_000 {
+			t.Fatalf("host uids %d and %d: want two distinct uids from the task range (>= 1e9)", ua, ub)
+		}
+	})
+}
+
+// hostUID reads the real uid of a host pid from /proc/<pid>/status.
+func hostUID(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	must(t, err)
+	m := regexp.MustCompile(`(?m)^Uid:\s+(\d+)`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no Uid line in /proc/%d/status", pid)
+	}
+	uid, _ := strconv.Atoi(string(m[1]))
+	return uid
+}
+
+func TestTimingAttackResistance(t *testing.T) {
+	runRows(t, rowsOf(5))
+	sb := newSandbox(t)
+	// 1s is the largest resolution Limits.validate accepts. It FAILS until fixed: wazero
+	// 1.12 rejects any resolution above 817,405,952 ns (internal/sys/sys.go compares with
+	// time.Hour converted to a uint32, which wraps), and the run ends invalid_module.
+	for _, r := range []time.Duration{time.Microsecond, time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond} {
+		t.Run("clock resolution "+r.String(), func(t *testing.T) {
+			a := attack{Name: "clock " + r.String(), From: "module", module: sharedModule("clock.wasm"),
+				limits: sandbox.Limits{ClockResolution: r}, observe: quantised(r), Expect: "quantised to " + r.String()}
+			runAttack(t, sb, a)
+		})
+	}
+}
+
+func TestForkBombProtection(t *testing.T) { runRows(t, rowsOf(6)) }
+
+func TestMemoryQuotaEnforcement(t *testing.T) {
+	runRows(t, rowsOf(7))
+	t.Run("peak memory stays under the limit", func(t *testing.T) {
+		sb := newSandbox(t)
+		const limit = 64 << 20
+		res := runSpec(t, sb, sandbox.Spec{Payload: "mem-hog", Limits: sandbox.Limits{MemoryBytes: limit}}, 0)
+		if res.Outcome != outcome.MemoryLimit || res.Usage.PeakMemoryBytes > limit {
+			t.Fatalf("got %s, peak %d bytes; want memory_limit with peak <= %d", res.Outcome, res.Usage.PeakMemoryBytes, limit)
+		}
+	})
+}
+
+func TestCPUQuotaEnforcement(t *testing.T) {
+	runRows(t, rowsOf(8))
+	t.Run("half a core for 2 s", func(t *testing.T) {
+		sb := newSandbox(t)
+		res := runSpec(t, sb, sandbox.Spec{Payload: "spin", Limits: sandbox.Limits{CPUs: 0.5, Timeout: 2 * time.Second}}, 0)
+		// The quota is enforced per 100 ms period; allow one period of slack each way
+		// plus the child's start-up, and require that the spinner did run.
+		limit := res.Usage.WallMS/2 + 250
+		if res.Outcome != outcome.Timeout || res.Usage.CPUMS > limit || res.Usage.CPUMS < res.Usage.WallMS/4 {
+			t.Fatalf("got %s, %d ms CPU in %d ms wall; want timeout with CPU between %d and %d ms",
+				res.Outcome, res.Usage.CPUMS, res.Usage.WallMS, res.Usage.WallMS/4, limit)
+		}
+	})
+}
+
+func TestResourceCleanupOnTermination(t *testing.T) {
+	runRows(t, rowsOf(9))
+	ends := []struct {
+		name string
+		spec sandbox.Spec
+		want outcome.Outcome
+	}{
+		{name: "success", spec: sandbox.Spec{Module: sharedModule("hello.wasm")(t)}, want: outcome.OK},
+		{name: "timeout kill", spec: sandbox.Spec{Payload: "spin", Limits: sandbox.Limits{Timeout: time.Second}}, want: outcome.Timeout},
+		{name: "OOM kill", spec: sandbox.Spec{Payload: "mem-hog", Limits: sandbox.Limits{MemoryBytes: 64 << 20}}, want: outcome.MemoryLimit},
+		{name: "thread bomb", spec: sandbox.Spec{Payload: "thread-bomb", Limits: sandbox.Limits{Pids: 32}}, want: outcome.SandboxError},
+	}
+	for _, e := range ends {
+		t.Run("after "+e.name, func(t *testing.T) {
+			requireRoot(t)
+			state := t.TempDir()
+			sb, err := sandbox.New(sandbox.Config{StateDir: state})
+			must(t, err)
+			defer sb.Close()
+			seen := watchTaskPids(t, &e.spec)
+			res := runSpec(t, sb, e.spec, 0)
+			pids := seen()
+			if res.Outcome != e.want {
+				t.Fatalf("outcome %s (%s), want %s", res.Outcome, res.Message, e.want)
+			}
+			if len(pids) == 0 {
+				t.Fatal("saw no pid of the task: the check would prove nothing")
+			}
+			for _, pid := range pids {
+				if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+					t.Errorf("pid %d of the task still exists", pid)
+				}
+			}
+			if dirs := taskCgroupDirs(t); len(dirs) > 0 {
+				t.Errorf("cgroup dirs left: %v", dirs)
+			}
+			if extra := stateLeftovers(t, state); len(extra) > 0 {
+				t.Errorf("state dir holds more than slot locks: %v", extra)
+			}
+		})
+	}
+	t.Run("no fd or mount leaks over 20 runs", func(t *testing.T) {
+		sb := newSandbox(t)
+		hello := sharedModule("hello.wasm")(t)
+		runSpec(t, sb, sandbox.Spec{Module: hello}, 0) // warm up: lazily opened runtime fds
+		fds, mounts := countFDs(t), countMounts(t)
+		for range 20 {
+			if res := runSpec(t, sb, sandbox.Spec{Module: hello}, 0); res.Outcome != outcome.OK {
+				t.Fatalf("run: %s %s", res.Outcome, res.Message)
+			}
+		}
+		if f, m := countFDs(t), countMounts(t); f != fds || m != mounts {
+			t.Fatalf("after 20 runs: %d fds (was %d), %d mounts (was %d)", f, fds, m, mounts)
+		}
+	})
+}
+
+// watchTaskPids chains an OnStart that records the child's pid and then, until the run
+// ends, every pid and thread id found in the task's cgroup dirs. The returned function
+// stops the watch and lists what it saw.
+func watchTaskPids(t *testing.T, spec *sandbox.Spec) func() []int {
+	var mu sync.Mutex
+	seen := map[int]bool{}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	spec.OnStart = func(pid int) {
+		mu.Lock()
+		seen[pid] = true
+		mu.Unlock()
+		go func() {
+			defer close(done)
+			for {
+				for _, d := range taskCgroupDirs(t) {
+					for _, p := range pidsIn(d) {
+						mu.Lock()
+						seen[p] = true
+						mu.Unlock()
+					}
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	return func() []int {
+		close(stop)
+		select {
+		case <-done:
+		case <-time.After(time.Second): // OnStart never ran
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		var out []int
+		for p := range seen {
+			out = append(out, p)
+		}
+		return out
+	}
+}
+
+// taskCgroupDirs finds this process's task groups ("<ourpid>-task-*") in every hierarchy.
+func taskCgroupDirs(t *testing.T) []string {
+	var dirs []string
+	prefix := strconv.Itoa(os.Getpid()) + "-task-"
+	filepath.WalkDir("/sys/fs/cgroup", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), prefix) {
+			dirs = append(dirs, p)
+			return fs.SkipDir
+		}
+		if strings.Count(p, "/") > 7 { // agentbox groups sit a few levels down, never deep
+			return fs.SkipDir
+		}
+		return nil
+	})
+	return dirs
+}
+
+// pidsIn reads a group's processes and threads (v1 "tasks", v2 "cgroup.threads").
+func pidsIn(dir string) []int {
+	var pids []int
+	for _, f := range []string{"tasks", "cgroup.threads", "cgroup.procs"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			if p, err := strconv.Atoi(sc.Text()); err == nil {
+				pids = append(pids, p)
+			}
+		}
+	}
+	return pids
+}
+
+// stateLeftovers lists files in the state dir other than slots/slot-N locks.
+func stateLeftovers(t *testing.T, state string) []string {
+	var extra []string
+	slot := regexp.MustCompile(`^slots/slot-\d+$`)
+	filepath.WalkDir(state, func(p string, d fs.DirEntry, err error) error {
+		rel, _ := filepath.Rel(state, p)
+		if err == nil && !d.IsDir() && !slot.MatchString(rel) {
+			extra = append(extra, rel)
+		}
+		return nil
+	})
+	return extra
+}
+
+func countFDs(t *testing.T) int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	must(t, err)
+	return len(entries)
+}
+
+func countMounts(t *testing.T) int {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	must(t, err)
+	return bytes.Count(b, []byte("\n"))
+}
