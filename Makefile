@@ -42,11 +42,11 @@ test-unit: build
 check: setup
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
-	bash testdata/modules/build.sh --check
+	bash scripts/build-wat.sh --check
 	bash scripts/check-generated.sh
 
 generate: setup
-	bash testdata/modules/build.sh
+	bash scripts/build-wat.sh
 	$(MAKE) examples
 	CGO_ENABLED=1 $(GO) generate ./seccomp/
 

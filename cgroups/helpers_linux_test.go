@@ -3,6 +3,7 @@ package cgroups
 import (
 	"bufio"
 	"errors"
+	"github.com/agentbox/agentbox/internal/privtest"
 	"io"
 	"os"
 	"os/exec"
@@ -53,21 +54,11 @@ func runHelper(mode string) {
 	os.Exit(4)
 }
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("AGENTBOX_REQUIRE_PRIVILEGED") == "1" {
-			t.Fatal("needs root, and AGENTBOX_REQUIRE_PRIVILEGED=1 forbids skipping")
-		}
-		t.Skip("needs root")
-	}
-}
-
 // testManager is a real Manager whose parent is private to this test
 // process, removed at the end.
 func testManager(t *testing.T) *Manager {
 	t.Helper()
-	requireRoot(t)
+	privtest.RequireRoot(t)
 	m, err := newManager("agentbox-test-" + strconv.Itoa(os.Getpid()) + "-" + sanitize(t.Name()))
 	if err != nil {
 		t.Fatalf("newManager: %v", err)

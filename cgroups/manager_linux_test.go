@@ -246,7 +246,10 @@ func TestKillEmptiesGroup(t *testing.T) {
 	if pids, err := g.Procs(); err != nil || len(pids) != 0 {
 		t.Fatalf("after Kill, Procs() = %v, %v; want empty", pids, err)
 	}
-	if sig := waitSignal(t, sh); sig != syscall.SIGKILL {
+	// cgroup.kill (v2) kills the group at once; the v1 loop signals one pid at a time, so
+	// the shell may see its children die and exit on its own just before its SIGKILL lands.
+	// Either way it is gone, which Procs above proved; only v2 promises the signal.
+	if sig := waitSignal(t, sh); m.Mode() == Unified && sig != syscall.SIGKILL {
 		t.Errorf("shell ended with signal %v, want SIGKILL", sig)
 	}
 }

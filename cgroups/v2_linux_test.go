@@ -2,6 +2,7 @@ package cgroups
 
 import (
 	"errors"
+	"github.com/agentbox/agentbox/internal/privtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +28,7 @@ const hybridUnified = "/sys/fs/cgroup/unified"
 // empty so its children get no controllers. Either way the tests run; none skips.
 func unifiedOwn(t *testing.T) string {
 	t.Helper()
-	requireRoot(t)
+	privtest.RequireRoot(t)
 	_, unified, err := cgroups.ParseCgroupFileUnified(procSelfCgroup)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/agentbox/agentbox/internal/privtest"
 	"io"
 	"os"
 	"path/filepath"
@@ -51,7 +52,7 @@ var testPayloads = map[string]Payload{
 
 func newTestSandbox(t *testing.T, cacheDir string) *Sandbox {
 	t.Helper()
-	requireRoot(t)
+	privtest.RequireRoot(t)
 	sb, err := New(Config{StateDir: t.TempDir(), CacheDir: cacheDir})
 	if err != nil {
 		t.Fatalf("sandbox.New: %v", err)
@@ -240,7 +241,7 @@ func TestCompileCache(t *testing.T) {
 // TestCheckReportsCgroupMode: `agentbox check` must name the hierarchy this host really
 // has (the suite runs on a v1 host and in a cgroup-v2 VM).
 func TestCheckReportsCgroupMode(t *testing.T) {
-	requireRoot(t)
+	privtest.RequireRoot(t)
 	var fs unix.Statfs_t
 	if err := unix.Statfs("/sys/fs/cgroup", &fs); err != nil {
 		t.Fatal(err)

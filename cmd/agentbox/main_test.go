@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/agentbox/agentbox/internal/privtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,16 +16,6 @@ import (
 
 // The CLI contract (README): users script against these flags, JSON names and exit codes,
 // so these tests run the real binary, built static as the Makefile builds it.
-
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("AGENTBOX_REQUIRE_PRIVILEGED") == "1" {
-			t.Fatal("needs root, and AGENTBOX_REQUIRE_PRIVILEGED=1 forbids skipping")
-		}
-		t.Skip("needs root")
-	}
-}
 
 // agentbox builds the CLI once per test binary run.
 func agentbox(t *testing.T) string {
@@ -97,7 +88,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestRunVerdicts(t *testing.T) {
-	requireRoot(t)
+	privtest.RequireRoot(t)
 	bin := agentbox(t)
 	state := t.TempDir()
 	tests := []struct {
@@ -155,7 +146,7 @@ func TestRunVerdicts(t *testing.T) {
 }
 
 func TestPlainOutputAndVerdictLine(t *testing.T) {
-	requireRoot(t)
+	privtest.RequireRoot(t)
 	bin := agentbox(t)
 	r := run(t, bin, "run", "--state-dir", t.TempDir(), mod("stderr.wasm"))
 	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "oops\n") {
@@ -168,7 +159,7 @@ func TestPlainOutputAndVerdictLine(t *testing.T) {
 }
 
 func TestStdinAndDir(t *testing.T) {
-	requireRoot(t)
+	privtest.RequireRoot(t)
 	bin := agentbox(t)
 	in := filepath.Join(t.TempDir(), "in.txt")
 	os.WriteFile(in, []byte("from a file\n"), 0o644)
@@ -191,7 +182,7 @@ func TestStdinAndDir(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	requireRoot(t)
+	privtest.RequireRoot(t)
 	bin := agentbox(t)
 	r := run(t, bin, "check", "--json")
 	var rep struct {

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// Malicious modules. Small ones are WAT under testdata/ (built by testdata/build.sh); the
+// Malicious modules. Small ones are WAT under testdata/ (built by scripts/build-wat.sh); the
 // oversized and malformed ones are generated here at test time, so the repository does not
 // carry megabytes of hostile bytes and each generator says what it builds.
 

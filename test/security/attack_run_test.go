@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/agentbox/agentbox/internal/privtest"
 	"io"
 	"net"
 	"os"
@@ -45,7 +46,7 @@ type attack struct {
 // newSandbox is a sandbox with a state dir of the test's own.
 func newSandbox(t *testing.T) *sandbox.Sandbox {
 	t.Helper()
-	requireRoot(t)
+	privtest.RequireRoot(t)
 	sb, err := sandbox.New(sandbox.Config{StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("sandbox.New: %v", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/agentbox/agentbox/internal/privtest"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -21,7 +22,7 @@ import (
 // within a second (Pdeathsig on the child, which is init of its pid namespace, so the kernel
 // kills the rest), and the next supervisor sweeps the cgroup the dead one left behind.
 func TestSupervisorCrash(t *testing.T) {
-	requireRoot(t)
+	privtest.RequireRoot(t)
 	tmp := t.TempDir()
 	bin := buildCLI(t, tmp)
 	state := filepath.Join(tmp, "state")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/agentbox/agentbox/internal/privtest"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -127,7 +128,7 @@ func TestResourceCleanupOnTermination(t *testing.T) {
 	}
 	for _, e := range ends {
 		t.Run("after "+e.name, func(t *testing.T) {
-			requireRoot(t)
+			privtest.RequireRoot(t)
 			state := t.TempDir()
 			sb, err := sandbox.New(sandbox.Config{StateDir: state})
 			must(t, err)

@@ -20,15 +20,3 @@ func TestMain(m *testing.M) {
 	sandbox.Init(sandbox.WithPayloads(all))
 	os.Exit(m.Run())
 }
-
-// requireRoot skips when not root, unless AGENTBOX_REQUIRE_PRIVILEGED=1 (make test, CI),
-// where a skip would hide a suite that never ran.
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("AGENTBOX_REQUIRE_PRIVILEGED") == "1" {
-			t.Fatal("needs root, and AGENTBOX_REQUIRE_PRIVILEGED=1 forbids skipping")
-		}
-		t.Skip("needs root")
-	}
-}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/agentbox/agentbox/internal/privtest"
 	"io"
 	"io/fs"
 	"math"
@@ -32,7 +33,7 @@ import (
 // executable, cgroup membership and limits. It checks every thread again after the payload
 // has started more OS threads (threads born after the filter must carry it too).
 func TestSandboxPosture(t *testing.T) {
-	requireRoot(t)
+	privtest.RequireRoot(t)
 	sb := newPostureSandbox(t)
 	a := startIdle(t, sb, postureLimits)
 	b := startIdle(t, sb, postureLimits) // a concurrent task: its identity must differ
@@ -63,7 +64,7 @@ func TestSandboxPosture(t *testing.T) {
 // no group but its own mapped gid ("Groups:" empty): a supplementary group would follow the
 // task to the host's permission checks on every file it can reach (--dir preopens).
 func TestSandboxDropsSupervisorGroups(t *testing.T) {
-	requireRoot(t)
+	privtest.RequireRoot(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSandboxPosture$", "-test.count=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{0, 4}}}
 	out, err := cmd.CombinedOutput()
@@ -97,7 +98,7 @@ func lastLines(s string, n int) string {
 // the filter and independently of it) and once with it (neither reading nor resetting the
 // flag is possible).
 func TestSandboxNotDumpable(t *testing.T) {
-	requireRoot(t)
+	privtest.RequireRoot(t)
 	sb := newPostureSandbox(t)
 	tests := []struct {
 		name   string
