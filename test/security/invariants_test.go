@@ -91,10 +91,13 @@ func TestMemoryQuotaEnforcement(t *testing.T) {
 	runRows(t, rowsOf(7))
 	t.Run("peak memory stays under the limit", func(t *testing.T) {
 		sb := newSandbox(t)
-		const limit = 64 << 20
+		// cgroup v2's memory.peak may record the charge of the page that triggered the OOM
+		// kill, one page or a per-CPU charge batch past memory.max (seen: +4096 bytes in the
+		// v2 VM); v1's max_usage_in_bytes never passes the limit. The wall holds either way.
+		const limit, slack = 64 << 20, 256 << 10
 		res := runSpec(t, sb, sandbox.Spec{Payload: "mem-hog", Limits: sandbox.Limits{MemoryBytes: limit}}, 0)
-		if res.Outcome != outcome.MemoryLimit || res.Usage.PeakMemoryBytes > limit {
-			t.Fatalf("got %s, peak %d bytes; want memory_limit with peak <= %d", res.Outcome, res.Usage.PeakMemoryBytes, limit)
+		if res.Outcome != outcome.MemoryLimit || res.Usage.PeakMemoryBytes > limit+slack {
+			t.Fatalf("got %s, peak %d bytes; want memory_limit with peak <= %d + %d", res.Outcome, res.Usage.PeakMemoryBytes, limit, slack)
 		}
 	})
 }
