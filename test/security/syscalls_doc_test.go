@@ -1,62 +1,25 @@
 package security
 
 import (
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/agentbox/agentbox/seccomp"
 )
 
-// securityDoc is the threat model; the syscall table in it is generated from the policy.
-var securityDoc = filepath.Join("..", "..", "docs", "SECURITY.md")
-
 const (
 	syscallsBegin = "<!-- syscalls:begin -->"
 	syscallsEnd   = "<!-- syscalls:end -->"
 )
-
-// -update rewrites generated blocks of docs/SECURITY.md. Another test file of this package
-// may register the same flag for its own block; whichever registers first serves both.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite the generated blocks of docs/SECURITY.md")
-	}
-}
-
-func updateRequested() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // TestSyscallDocIsCurrent renders the child's seccomp policy (seccomp.Sandboxed, the one
 // compiled into every task's filter) as Markdown between the syscalls markers of
 // docs/SECURITY.md, and fails when the document says something else. Run with -update to
 // rewrite the block.
 func TestSyscallDocIsCurrent(t *testing.T) {
-	doc, err := os.ReadFile(securityDoc)
-	if err != nil {
-		t.Fatalf("read %s: %v", securityDoc, err)
-	}
-	before, rest, ok1 := strings.Cut(string(doc), syscallsBegin+"\n")
-	old, after, ok2 := strings.Cut(rest, syscallsEnd)
-	if !ok1 || !ok2 {
-		t.Fatalf("%s lacks the lines %s and %s", securityDoc, syscallsBegin, syscallsEnd)
-	}
-	fresh := renderPolicy(seccomp.Sandboxed())
-	if old == fresh {
-		return
-	}
-	if !updateRequested() {
-		t.Fatalf("%s: the syscall table differs from seccomp.Sandboxed(); run `go test ./test/security/ -run TestSyscallDocIsCurrent -update`\n--- want\n%s", securityDoc, fresh)
-	}
-	out := before + syscallsBegin + "\n" + fresh + syscallsEnd + after
-	if err := os.WriteFile(securityDoc, []byte(out), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	syncDocBlock(t, syscallsBegin, syscallsEnd, renderPolicy(seccomp.Sandboxed()),
+		"go test ./test/security/ -run TestSyscallDocIsCurrent -update")
 }
 
 // policySections order the rules by what they do; within each, the policy's own order.
