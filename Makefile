@@ -1,5 +1,6 @@
 # agentbox: make demo runs the example agent in the full sandbox; make test runs everything,
-# privileged suites included (as root). Both install what a fresh Debian machine lacks.
+# privileged suites included (as root). Each target installs only what it needs and a fresh
+# Debian machine lacks (scripts/setup.sh <purpose>): the demo needs nothing beyond Go.
 
 GO      ?= go
 BIN     := bin/agentbox
@@ -12,10 +13,11 @@ export AGENTBOX_REQUIRE_PRIVILEGED := 1
 EXAMPLES := examples/hello/hello.wasm examples/jsonagent/jsonagent.wasm
 FUZZTIME ?= 10s
 
-.PHONY: all setup build demo test test-unit test-cgroupv2 check generate fuzz fuzz-long bench clean
+.PHONY: all setup build demo test test-unit test-cgroupv2 check generate examples fuzz fuzz-long bench clean
 
 all: build
 
+# Everything every target needs; each target below asks only for its own part.
 setup:
 	@bash scripts/setup.sh
 
@@ -23,7 +25,10 @@ build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/agentbox
 
 # The demo: the hello agent, then the JSON agent fed a task on stdin, each in the sandbox.
-demo: setup build
+# The example modules are committed, so the demo builds nothing but bin/agentbox.
+demo:
+	@bash scripts/setup.sh demo
+	$(MAKE) build
 	@echo '== agentbox check'
 	./$(BIN) check
 	@echo '== agentbox run examples/hello/hello.wasm -- alice bob'
@@ -34,18 +39,23 @@ demo: setup build
 test: setup check test-unit fuzz test-cgroupv2
 
 test-unit: build
+	@bash scripts/setup.sh unit
 	$(GO) test -count=1 ./...
 	# The policy generator's own tests need libseccomp (cgo).
 	CGO_ENABLED=1 $(GO) test -count=1 ./seccomp/
 
-# Every generated file must be current: test modules, examples, the seccomp program.
-check: setup
+# Every generated file must be current: test modules, examples, the seccomp program. The
+# second vet builds for a laptop: Linux-only code stays in _linux.go files behind stubs.
+check:
+	@bash scripts/setup.sh check
 	$(GO) vet ./...
+	GOOS=darwin $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
 	bash scripts/build-wat.sh --check
 	bash scripts/check-generated.sh
 
-generate: setup
+generate:
+	@bash scripts/setup.sh check
 	bash scripts/build-wat.sh
 	$(MAKE) examples
 	CGO_ENABLED=1 $(GO) generate ./seccomp/
@@ -60,7 +70,8 @@ fuzz:
 fuzz-long:
 	bash scripts/fuzz.sh 10m
 
-test-cgroupv2: setup
+test-cgroupv2:
+	@bash scripts/setup.sh vm
 	bash test/vm/cgroupv2.sh
 
 bench: build

@@ -16,6 +16,9 @@ func (m *Manager) Mode() Mode { return 0 }
 // Create returns ErrUnsupported.
 func (m *Manager) Create(string, Limits) (*Group, error) { return nil, ErrUnsupported }
 
+// Close does nothing: there is nothing to undo off Linux.
+func (m *Manager) Close() error { return nil }
+
 // Sweep returns ErrUnsupported.
 func (m *Manager) Sweep() ([]string, error) { return nil, ErrUnsupported }
 

@@ -16,6 +16,14 @@
 // "<own>/agentbox/cgroup.subtree_control". At the root nothing moves.
 // Task groups get memory.oom.group=1 and memory.swap.max=0.
 //
+// Manager.Close undoes all of that as far as no one uses it any more: it
+// removes the parent when no group is left in it, and on v2 moves the
+// supervisor back out of the leaf and turns the controllers off again when it
+// is alone there; a Create after that (another Manager's, or another
+// supervisor's) makes the parent again. What a supervisor killed outright leaves is
+// swept by the next one: its groups at NewManager, an empty parent or leaf at
+// Close.
+//
 // The hierarchy mode is detected once, with containerd/cgroups' Mode. The
 // controller files themselves are written directly (as gVisor does) rather
 // than through containerd's cgroup1/cgroup2 managers: agentbox needs a

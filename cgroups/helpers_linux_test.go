@@ -3,7 +3,6 @@ package cgroups
 import (
 	"bufio"
 	"errors"
-	"github.com/agentbox/agentbox/internal/privtest"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agentbox/agentbox/internal/privtest"
 )
 
 // helperEnv makes the test binary act as a helper process (GO_WANT_HELPER_PROCESS
@@ -77,7 +78,8 @@ func sanitize(s string) string {
 	}, s)
 }
 
-// removeParent deletes every group left under m's parent, then the parent.
+// removeParent deletes every group left under m's parent, then closes m, which must
+// leave nothing of the parent behind.
 func removeParent(t *testing.T, m *Manager) {
 	t.Helper()
 	names, err := m.children()
@@ -89,9 +91,13 @@ func removeParent(t *testing.T, m *Manager) {
 			t.Errorf("cleanup: %v", err)
 		}
 	}
+	if err := m.Close(); err != nil {
+		t.Errorf("cleanup: Close: %v", err)
+	}
 	for _, p := range m.h.parentDirs() {
-		if err := rmdirTree(p, time.Now().Add(5*time.Second)); err != nil {
-			t.Errorf("cleanup: %v", err)
+		if exists(p) {
+			t.Errorf("cleanup: Close left the empty parent %s", p)
+			_ = rmdirTree(p, time.Now().Add(stateDeadline))
 		}
 	}
 }

@@ -23,4 +23,9 @@ type hierarchy interface {
 	// whether the caller must keep sending SIGKILL to stragglers (true
 	// when the kernel has no cgroup.kill to do it atomically).
 	startKill(name string) (resignal bool, err error)
+	// ensureParents (re)creates the parents, as NewManager did.
+	ensureParents() error
+	// release undoes what NewManager did beyond the parents (v2: the move
+	// into the supervisor leaf) once only self still needs it.
+	release(self int) error
 }

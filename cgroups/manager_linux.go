@@ -3,6 +3,7 @@ package cgroups
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,6 +35,8 @@ func NewManager() (*Manager, error) {
 
 // newManager is NewManager with the parent's name; tests use their own.
 func newManager(parent string) (*Manager, error) {
+	treeMu.Lock()
+	defer treeMu.Unlock()
 	h, err := detect(parent)
 	if err != nil {
 		return nil, err
@@ -81,12 +84,7 @@ func setupV1(own map[string]string, parent string) (*v1, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range h.parentDirs() {
-		if err := mkdirParent(d); err != nil {
-			return nil, err
-		}
-	}
-	return h, nil
+	return h, h.ensureParents()
 }
 
 // Mode reports the hierarchy in use: Legacy (v1 or hybrid) or Unified (v2).
@@ -94,7 +92,8 @@ func (m *Manager) Mode() Mode { return m.h.mode() }
 
 // Create makes the group "<supervisorPID>-<name>" in every hierarchy and
 // writes its limits. A group of that name must not exist yet. On any
-// failure nothing is left behind.
+// failure nothing is left behind. A parent that a Close removed meanwhile
+// (it found the parent empty) is made again, as NewManager made it.
 func (m *Manager) Create(name string, l Limits) (*Group, error) {
 	if err := validateName(name); err != nil {
 		return nil, err
@@ -102,8 +101,16 @@ func (m *Manager) Create(name string, l Limits) (*Group, error) {
 	if err := l.validate(); err != nil {
 		return nil, fmt.Errorf("create cgroup %q: %w", name, err)
 	}
+	treeMu.RLock()
+	defer treeMu.RUnlock()
 	g := m.group(groupName(m.pid, name))
-	if err := g.mkdir(); err != nil {
+	err := g.mkdir()
+	for try := 0; errors.Is(err, fs.ErrNotExist) && try < 3; try++ {
+		if err = m.h.ensureParents(); err == nil {
+			err = g.mkdir()
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := m.h.setLimits(g.name, l); err != nil {
@@ -158,6 +165,9 @@ func (m *Manager) children() ([]string, error) {
 	var names []string
 	for _, p := range m.h.parentDirs() {
 		entries, err := os.ReadDir(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed by a Close: no groups
+		}
 		if err != nil {
 			return nil, fmt.Errorf("list cgroup parent %s: %w", p, err)
 		}

@@ -40,6 +40,20 @@ func newV1(mounts map[string]mount, own map[string]string, parent string) (*v1, 
 
 func (h *v1) mode() Mode { return Legacy }
 
+// ensureParents creates the parent in every hierarchy where it is missing: another
+// supervisor's Close may have removed it, finding it empty.
+func (h *v1) ensureParents() error {
+	for _, d := range h.parentDirs() {
+		if err := mkdirParent(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// release has nothing to undo on v1: nothing moved, and Close removes the parents.
+func (h *v1) release(int) error { return nil }
+
 func (h *v1) parentDirs() []string { return sortedUnique(h.parents) }
 
 func (h *v1) groupDirs(name string) []string {

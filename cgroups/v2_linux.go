@@ -23,7 +23,10 @@ const supervisorLeaf = "supervisor"
 
 // v2 is a unified host: one hierarchy, every controller in it.
 type v2 struct {
-	parent string
+	own         string   // the supervisor's own group, the leaf's and the parent's parent
+	parent      string   // own/<parent>
+	controllers []string // enabled for the parent's children
+	isRoot      bool     // own is the root (or a cgroup namespace's root): nothing moved
 }
 
 // setupV2 prepares "<own>/<parent>" so that task groups beneath it get the
@@ -53,11 +56,86 @@ func setupV2(own, parent string, controllers []string, isRoot bool) (*v2, error)
 	if err := enable(own, missing); err != nil {
 		return nil, err
 	}
-	h := &v2{parent: filepath.Join(own, parent)}
+	h := &v2{own: own, parent: filepath.Join(own, parent), controllers: controllers, isRoot: isRoot}
 	if err := mkdirParent(h.parent); err != nil {
 		return nil, err
 	}
 	return h, enableAll(h.parent, controllers)
+}
+
+// ensureParents redoes setupV2 (it is idempotent): another supervisor's Close may have
+// undone it between our NewManager and a Create, finding nothing of ours in use then.
+func (h *v2) ensureParents() error {
+	_, err := setupV2(h.own, filepath.Base(h.parent), h.controllers, h.isRoot)
+	return err
+}
+
+// release undoes setupV2's move once no process but this one needs it: when own has no
+// child but the leaf, and the leaf holds no process but this one, it turns off in own the
+// controllers it finds on there, moves this process back into own and removes the leaf.
+// At the root nothing was moved, so nothing is undone. Whatever is still in use is left as
+// it is (nil error): a parent or group of another supervisor, or a group this package did
+// not make.
+func (h *v2) release(self int) error {
+	leaf := filepath.Join(h.own, supervisorLeaf)
+	if h.isRoot || !onlyChild(h.own, supervisorLeaf) {
+		return nil
+	}
+	pids, err := readPids(filepath.Join(leaf, "cgroup.procs"))
+	if err != nil || slices.ContainsFunc(pids, func(p int) bool { return p != self }) {
+		return err
+	}
+	on, err := enabledOf(h.own, h.controllers)
+	if err != nil {
+		return err
+	}
+	if err := disable(h.own, on); err != nil {
+		return ignoreBusy(err)
+	}
+	if slices.Contains(pids, self) {
+		if err := writePid(h.own, self); err != nil {
+			return errors.Join(err, enable(h.own, on)) // stay in the leaf, as we were
+		}
+	}
+	return ignoreBusy(unix.Rmdir(leaf)) // a process that joined it meanwhile keeps it
+}
+
+// onlyChild reports whether the cgroup dir has exactly one child group, name.
+func onlyChild(dir, name string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	var groups []string
+	for _, e := range entries {
+		if e.IsDir() {
+			groups = append(groups, e.Name())
+		}
+	}
+	return len(groups) == 1 && groups[0] == name
+}
+
+// enabledOf lists those of controllers that dir enables for its children.
+func enabledOf(dir string, controllers []string) ([]string, error) {
+	missing, err := missingSubtree(dir, controllers)
+	if err != nil {
+		return nil, err
+	}
+	var on []string
+	for _, c := range controllers {
+		if !slices.Contains(missing, c) {
+			on = append(on, c)
+		}
+	}
+	return on, nil
+}
+
+// disable turns controllers off for dir's children in one write.
+func disable(dir string, controllers []string) error {
+	if len(controllers) == 0 {
+		return nil
+	}
+	return writeFile(filepath.Join(dir, "cgroup.subtree_control"), "-"+strings.Join(controllers, " -"))
 }
 
 // requireControllers fails, naming them, if controllers are not available

@@ -2,7 +2,6 @@ package cgroups
 
 import (
 	"errors"
-	"github.com/agentbox/agentbox/internal/privtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/containerd/cgroups/v3"
 	"golang.org/x/sys/unix"
+
+	"github.com/agentbox/agentbox/internal/privtest"
 )
 
 // hybridUnified is where a hybrid host mounts cgroup2, without controllers.
@@ -91,13 +92,11 @@ func TestV2StatsCPUUsage(t *testing.T) {
 	m := unifiedManager(t)
 	g := create(t, m, "cpu", Limits{})
 	startIn(t, g, true, helperCmd("spin"))
-	time.Sleep(300 * time.Millisecond)
-	s, err := g.Stats()
+	var s Stats
+	var err error
+	waitFor(t, func() bool { s, err = g.Stats(); return err != nil || s.CPUUsage >= 100*time.Millisecond }, "100ms of CPU in cpu.stat")
 	if err != nil {
 		t.Fatalf("Stats: %v", err)
-	}
-	if s.CPUUsage < 100*time.Millisecond {
-		t.Errorf("cpu.stat usage of a busy process after 300ms = %v, want >= 100ms", s.CPUUsage)
 	}
 }
 
@@ -175,4 +174,69 @@ func TestV2EvacuateMovesProcessesToLeaf(t *testing.T) {
 	if err != nil || !slices.Contains(leafPids, cmd.Process.Pid) {
 		t.Errorf("leaf holds %v (%v), want pid %d", leafPids, err, cmd.Process.Pid)
 	}
+}
+
+// TestV2ReleaseMovesBackWhenAlone: release undoes evacuate only for a process alone in the
+// leaf, in an own group with no other child; otherwise it leaves everything as it is.
+func TestV2ReleaseMovesBackWhenAlone(t *testing.T) {
+	own := filepath.Join(unifiedOwn(t), "agentbox-release-"+strconv.Itoa(os.Getpid()))
+	if err := mkdirGroup(own); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := rmdirTree(own, time.Now().Add(stateDeadline)); err != nil {
+			t.Error(err)
+		}
+	})
+	self := sleeperIn(t, own)
+	if err := evacuate(own); err != nil {
+		t.Fatalf("evacuate: %v", err)
+	}
+	leaf := filepath.Join(own, supervisorLeaf)
+	h := &v2{own: own, parent: filepath.Join(own, "agentbox")}
+
+	other := filepath.Join(own, "not-ours")
+	if err := mkdirGroup(other); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.release(self.Process.Pid); err != nil || !exists(leaf) {
+		t.Fatalf("release beside a group not ours: %v, leaf exists %t; want it left alone", err, exists(leaf))
+	}
+	if err := unix.Rmdir(other); err != nil {
+		t.Fatal(err)
+	}
+
+	stranger := sleeperIn(t, leaf)
+	if err := h.release(self.Process.Pid); err != nil || !exists(leaf) {
+		t.Fatalf("release with another process in the leaf: %v, leaf exists %t; want it left alone", err, exists(leaf))
+	}
+	_ = stranger.Process.Kill()
+	_ = stranger.Wait()
+
+	if err := h.release(self.Process.Pid); err != nil {
+		t.Fatalf("release alone in the leaf: %v", err)
+	}
+	if exists(leaf) {
+		t.Errorf("release left the leaf %s", leaf)
+	}
+	if pids, err := readPids(filepath.Join(own, "cgroup.procs")); err != nil || !slices.Equal(pids, []int{self.Process.Pid}) {
+		t.Errorf("own holds %v (%v) after release, want the process moved back [%d]", pids, err, self.Process.Pid)
+	}
+}
+
+// sleeperIn starts a sleep born in the cgroup dir, killed when the test ends.
+func sleeperIn(t *testing.T, dir string) *exec.Cmd {
+	t.Helper()
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command("/bin/sleep", "3600")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(f.Fd())}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
 }

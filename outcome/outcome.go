@@ -23,6 +23,9 @@ const (
 	Timeout Outcome = "timeout"
 	// CPULimit: the task used more CPU time than its limit and was killed.
 	CPULimit Outcome = "cpu_limit"
+	// PidsLimit: the task hit pids.max (threads and processes). A wasm guest cannot start
+	// threads, so only a guest that escaped wazero, or a runtime fault it provoked, gets here.
+	PidsLimit Outcome = "pids_limit"
 	// OutputLimit: the guest wrote more than the cap to stdout or stderr.
 	OutputLimit Outcome = "output_limit"
 	// InvalidModule: the bytes did not decode, validate, compile or link (no _start,
@@ -35,7 +38,7 @@ const (
 )
 
 // All lists every outcome in a stable order (for docs, metrics and table tests).
-var All = []Outcome{OK, Exit, Trap, MemoryLimit, Timeout, CPULimit, OutputLimit, InvalidModule, Cancelled, SandboxError}
+var All = []Outcome{OK, Exit, Trap, MemoryLimit, PidsLimit, Timeout, CPULimit, OutputLimit, InvalidModule, Cancelled, SandboxError}
 
 // Valid reports whether o is one of the closed set.
 func (o Outcome) Valid() bool {

@@ -21,43 +21,6 @@ import (
 	"github.com/agentbox/agentbox/wasm"
 )
 
-// The child's file descriptors: the contract between spawn and init. Nothing else is
-// inherited (stage one closes every other descriptor; see runc CVE-2024-21626).
-const (
-	fdSpec   = 3 // stage 1: pipe from the supervisor (also the sync point); stage 2: sealed memfd
-	fdResult = 4 // result JSON to the supervisor
-	fdModule = 5 // sealed memfd with the module bytes
-	fdExe    = 6 // sealed memfd with this binary, for the second exec
-	// fdBinds onward: detached mount trees of the directories to bind (spec.Dirs in order,
-	// then the cache), made by the supervisor. Every descriptor after those is closed at once.
-	fdBinds = 7
-)
-
-// initArg marks a re-executed child: argv is [name, initArg, stage].
-const initArg = "__agentbox_init__"
-
-// Where stage one mounts things inside the new root.
-const (
-	newRootDir = "/tmp" // any existing directory: the tmpfs on it is private to the child's mount namespace
-	dirsMount  = "/dirs"
-	cacheMount = "/cache"
-)
-
-// Payload stands for a guest that already escaped wazero: a test binary registers payloads
-// with Init and a spec names one; it runs after the full sandbox setup, in place of wazero,
-// and returns the exit code to report. A production binary registers none.
-type Payload func(args []string, stdin io.Reader, stdout, stderr io.Writer) int
-
-// InitOption configures Init.
-type InitOption func(*initConfig)
-
-type initConfig struct{ payloads map[string]Payload }
-
-// WithPayloads registers native payloads for the security suite (test binaries only).
-func WithPayloads(p map[string]Payload) InitOption {
-	return func(c *initConfig) { c.payloads = p }
-}
-
 // Init must be the first call in main (and in TestMain of any test that spawns tasks). In
 // the supervisor it returns at once; in a re-executed sandbox child it sets the child up,
 // runs the guest and exits, never returning.
@@ -74,11 +37,11 @@ func Init(opts ...InitOption) {
 	runtime.LockOSThread()
 	var err error
 	switch os.Args[2] {
-	case "1":
+	case stageSetup:
 		err = stageOne()
-	case "2":
+	case stageGuest:
 		err = stageTwo(cfg)
-	case "probe":
+	case stageProbe:
 		os.Exit(0) // `agentbox check`: the namespaces were created, nothing more to do
 	default:
 		err = fmt.Errorf("unknown init stage %q", os.Args[2])
@@ -141,7 +104,7 @@ func stageOne() error {
 // setupRoot gives the child an empty, read-only tmpfs as its root, with only the preopened
 // directories and the compile cache bound into it. There is no /proc, /sys or /dev.
 func setupRoot(s wireSpec) error {
-	binds := bindsOf(s)
+	binds := s.bindPoints()
 	defer func() {
 		for _, b := range binds {
 			unix.Close(b.fd)
@@ -162,33 +125,15 @@ func setupRoot(s wireSpec) error {
 	return pivot()
 }
 
-// bind is one host directory to appear at dst inside the new root.
-type bind struct {
-	fd  int // detached mount tree from the supervisor (open_tree)
-	dst string
-}
-
-// bindsOf lists the binds in descriptor order: spec.Dirs, then the cache.
-func bindsOf(s wireSpec) []bind {
-	var binds []bind
-	for i := range s.Dirs {
-		binds = append(binds, bind{fd: fdBinds + i, dst: fmt.Sprintf("%s/%d", dirsMount, i)})
-	}
-	if s.CacheMode != cacheNone {
-		binds = append(binds, bind{fd: fdBinds + len(s.Dirs), dst: cacheMount})
-	}
-	return binds
-}
-
 // bindInto attaches a detached mount tree from the supervisor at its place beneath the new
 // root. Its flags (read-only, nosuid, nodev, noexec) were set before it was handed over.
-func bindInto(b bind) error {
-	target := newRootDir + b.dst
+func bindInto(b bindPoint) error {
+	target := newRootDir + b.mount
 	if err := os.MkdirAll(target, 0o755); err != nil {
-		return fmt.Errorf("mkdir %s: %w", b.dst, err)
+		return fmt.Errorf("mkdir %s: %w", b.mount, err)
 	}
 	if err := unix.MoveMount(b.fd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("move_mount fd %d to %s: %w", b.fd, b.dst, err)
+		return fmt.Errorf("move_mount fd %d to %s: %w", b.fd, b.mount, err)
 	}
 	return nil
 }
@@ -302,7 +247,7 @@ func respec(raw []byte) error {
 // execSelf replaces this process with stage two, from the sealed binary (there is no /proc
 // any more, so execveat on the descriptor, AT_EMPTY_PATH).
 func execSelf() error {
-	argv, err := syscall.SlicePtrFromStrings([]string{"agentbox-sandbox", initArg, "2"})
+	argv, err := syscall.SlicePtrFromStrings(childArgs(stageGuest))
 	if err != nil {
 		return err
 	}
@@ -430,10 +375,15 @@ func wasmConfig(spec wireSpec) wasm.Config {
 		ClockResolution: spec.Limits.ClockResolution,
 	}
 	for i, d := range spec.Dirs {
-		cfg.Preopens = append(cfg.Preopens, wasm.Preopen{HostPath: fmt.Sprintf("%s/%d", dirsMount, i), GuestPath: d.GuestPath, ReadOnly: d.ReadOnly})
+		cfg.Preopens = append(cfg.Preopens, wasm.Preopen{HostPath: dirMount(i), GuestPath: d.GuestPath, ReadOnly: d.ReadOnly})
 	}
 	if spec.CacheMode != cacheNone {
 		cfg.CacheDir = cacheMount
+	}
+	if spec.CompileOnly {
+		// The guest's memory is checked by the run that follows, against the guest's limit;
+		// the compile only needs the module to be a wasm32 one.
+		cfg.MemoryLimit = 0
 	}
 	return cfg
 }

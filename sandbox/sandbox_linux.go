@@ -7,73 +7,56 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/agentbox/agentbox/cgroups"
+	"github.com/agentbox/agentbox/internal/testhook"
 	"github.com/agentbox/agentbox/outcome"
 	"github.com/agentbox/agentbox/seccomp"
 )
 
-// Config is the sandbox's host-side configuration. Zero fields take defaults.
-type Config struct {
-	// StateDir holds the uid slot locks. Default /run/agentbox.
-	StateDir string
-	// CacheDir holds compiled code per module digest; "" disables the cache.
-	CacheDir string
-	// UIDBase and UIDCount: the host uid (and gid) range mapped to root in task namespaces,
-	// one id per concurrent task. Default 1_000_000_000 and 4096: far above ranges that
-	// /etc/subuid hands to users.
-	UIDBase  uint32
-	UIDCount int
-}
-
-func (c Config) withDefaults() Config {
-	if c.StateDir == "" {
-		c.StateDir = "/run/agentbox"
-	}
-	if c.UIDBase == 0 {
-		c.UIDBase = 1_000_000_000
-	}
-	if c.UIDCount == 0 {
-		c.UIDCount = 4096
-	}
-	return c
-}
-
 // Sandbox runs tasks, each in its own sandboxed child. It is safe for concurrent use; one
 // per process is enough.
 type Sandbox struct {
+	cfg     Config
 	exe     *os.File // sealed copy of this binary, re-executed as every child
 	filter  []byte   // seccomp program, compiled once
 	cgroups *cgroups.Manager
 	slots   *slots
-	cache   *cache // nil when disabled
+	cache   *cache // nil when disabled or unusable
+	// cacheWarning says why the configured cache is not used; every Result carries it.
+	cacheWarning string
 }
 
 // New prepares the host side: seals the binary, loads the seccomp program, finds our own
-// cgroup and sweeps groups a crashed run left behind.
+// cgroup and sweeps groups a crashed run left behind. A compile cache that cannot be used
+// is not an error: tasks run with a private compile and say so in Result.Warnings.
 func New(cfg Config) (*Sandbox, error) {
 	cfg = cfg.withDefaults()
-	if os.Geteuid() != 0 {
-		return nil, fmt.Errorf("%w: the supervisor must run as root (uid %d) to map task uids and manage cgroups", ErrUnsupported, os.Geteuid())
+	if err := CheckPrivileges(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Compile.validate(runtime.NumCPU()); err != nil {
+		return nil, err
 	}
 	if err := checkStatic(); err != nil {
 		return nil, err
 	}
-	s := &Sandbox{filter: seccomp.Filter()}
+	s := &Sandbox{cfg: cfg, filter: seccomp.Filter()}
 	var err error
-	if s.slots, err = newSlots(cfg.StateDir+"/slots", cfg.UIDBase, cfg.UIDCount); err != nil {
+	if s.slots, err = newSlots(SlotLockDir, cfg.UIDBase, cfg.UIDCount); err != nil {
 		return nil, err
 	}
 	if s.cgroups, err = cgroups.NewManager(); err != nil {
-		return nil, fmt.Errorf("cgroups: %w", err)
+		return nil, fmt.Errorf("%w: cgroups: %w", ErrUnsupported, err)
 	}
 	if _, err := s.cgroups.Sweep(); err != nil {
 		return nil, fmt.Errorf("sweep stale cgroups: %w", err)
 	}
 	if cfg.CacheDir != "" {
-		if s.cache, err = openCache(cfg.CacheDir); err != nil {
-			return nil, err
+		if s.cache, err = openCache(cfg.CacheDir, cfg.CacheMaxBytes); err != nil {
+			s.cacheWarning = fmt.Sprintf("compile cache unusable, running without it: %v", err)
 		}
 	}
 	if s.exe, err = sealedSelf(); err != nil {
@@ -98,67 +81,134 @@ func checkStatic() error {
 	return nil
 }
 
-// Close releases the sandbox's own resources. Tasks still running are not affected.
-func (s *Sandbox) Close() error { return s.exe.Close() }
+// Close releases the sandbox's own resources and undoes what it did to the cgroup tree as
+// far as nothing else needs it (cgroups.Manager.Close). Tasks still running are not
+// affected.
+func (s *Sandbox) Close() error {
+	err := s.exe.Close()
+	if cerr := s.cgroups.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 // CgroupMode reports the cgroup hierarchy the sandbox found (for `agentbox check`).
 func (s *Sandbox) CgroupMode() string { return s.cgroups.Mode().String() }
 
+// CacheWarning says why the configured compile cache is not in use; "" when it is.
+func (s *Sandbox) CacheWarning() string { return s.cacheWarning }
+
 // Run runs one task to its verdict. The error is non-nil only for a spec the sandbox
-// refuses before starting (bad limits); every failure after that, including our own, is a
-// Result with an outcome from the closed set.
+// refuses before starting (bad limits, a request too large: the caller's to fix); every
+// failure after that, including our own, is a Result with an outcome from the closed set.
 func (s *Sandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 	lim := spec.Limits.withDefaults()
 	if err := lim.validate(); err != nil {
 		return Result{}, err
 	}
+	if err := validateRequest(spec, s.cfg.MaxModuleBytes); err != nil {
+		return Result{}, err
+	}
 	for _, d := range spec.Dirs {
 		if st, err := os.Stat(d.HostPath); err != nil || !st.IsDir() {
-			return Result{}, fmt.Errorf("%w: --dir %s is not a readable directory", ErrBadSpec, d.HostPath)
+			return Result{}, fmt.Errorf("%w: dir %s is not a readable directory", ErrBadSpec, d.HostPath)
 		}
 	}
-	t := &task{sb: s, spec: spec, limits: lim, began: time.Now()}
-	t.deadline = t.began.Add(lim.Timeout)
-	return t.run(ctx), nil
+	t := &task{sb: s, spec: spec, limits: lim, hooks: testhook.From(ctx), began: time.Now()}
+	if _, err := encodeSpec(t.wire()); err != nil {
+		return Result{}, err
+	}
+	if s.cacheWarning != "" {
+		t.warnings = append(t.warnings, s.cacheWarning)
+	}
+	res := t.run(ctx)
+	res.Warnings = append(res.Warnings, t.warnings...)
+	return res, nil
 }
 
-// run compiles the module into the cache on a first sight of its digest (in a sandboxed
-// compile of its own), then runs it.
+// run gets the module's compiled code (from the cache, or by a sandboxed compile with its
+// own budget), then runs it with the guest's limits.
 func (t *task) run(ctx context.Context) Result {
-	w := t.wire()
-	if t.sb.cache != nil {
-		sum := sha256.Sum256(t.spec.Module)
-		digest := hex.EncodeToString(sum[:])
-		if !t.sb.cache.has(digest) {
-			if r, ok := t.fillCache(ctx, digest); !ok {
-				return r
-			}
-		}
-		w.CacheDir, w.CacheMode = t.sb.cache.entry(digest), cacheRO
+	if t.hooks.Payload != "" {
+		// A native payload stands for a guest that escaped: there is no module to compile.
+		return t.runChild(ctx, t.wire())
 	}
-	return t.spawn(ctx, w)
+	code, res, ok := t.compiled(ctx)
+	if !ok {
+		return res
+	}
+	defer code.release()
+	w := t.wire()
+	w.CacheDir, w.CacheMode = code.dir, cacheRO
+	r := t.runChild(ctx, w)
+	r.Usage.CompileMS = t.compileMS
+	return r
 }
 
-// fillCache runs the sandboxed compile that writes the cache entry for digest. ok is false
-// when its result is the final verdict (the module is invalid, or the compile failed).
-func (t *task) fillCache(ctx context.Context, digest string) (Result, bool) {
-	scratch, err := t.sb.cache.scratch(digest)
+// runChild spawns the run itself: its wall clock starts now, after any compile.
+func (t *task) runChild(ctx context.Context, w wireSpec) Result {
+	t.began = time.Now()
+	t.deadline = t.began.Add(t.limits.Timeout)
+	return t.spawn(ctx, w, t.limits, false)
+}
+
+// compiled returns the module's compiled code, ready to mount read-only. ok is false when
+// res is the final verdict (the module is invalid, or the compile failed).
+func (t *task) compiled(ctx context.Context) (code *compiledCode, res Result, ok bool) {
+	sum := sha256.Sum256(t.spec.Module)
+	digest := hex.EncodeToString(sum[:])
+	if c := t.sb.cache; c != nil {
+		code, res, ok, err := c.acquire(ctx, digest, t.sb.cfg.Compile.Timeout, t.compileInto)
+		if err == nil {
+			return code, res, ok
+		}
+		t.warnings = append(t.warnings, fmt.Sprintf("compile cache %s: %v; compiled privately", c.root, err))
+	}
+	return t.compilePrivately(ctx)
+}
+
+// compilePrivately compiles into a scratch directory of this task's own, removed after
+// the run: the same sandboxed compile and budget as a cache fill, shared with nobody.
+func (t *task) compilePrivately(ctx context.Context) (*compiledCode, Result, bool) {
+	dir, err := os.MkdirTemp("", "agentbox-compile-")
 	if err != nil {
-		return t.result(outcome.SandboxError, fmt.Sprintf("compile cache: %v", err)), false
+		return nil, t.result(outcome.SandboxError, fmt.Sprintf("private compile dir: %v", err)), false
 	}
-	w := t.wire()
-	w.CompileOnly, w.CacheDir, w.CacheMode = true, scratch.path, cacheRW
-	t.onSlot = scratch.chown
-	r := t.spawn(ctx, w)
+	s := &scratchDir{path: dir}
+	if res, ok := t.compileInto(ctx, s); !ok {
+		s.discard()
+		return nil, res, false
+	}
+	if err := s.seal(); err != nil {
+		s.discard()
+		return nil, t.result(outcome.SandboxError, fmt.Sprintf("private compile dir: %v", err)), false
+	}
+	return &compiledCode{dir: dir, release: s.discard}, Result{}, true
+}
+
+// compileInto runs the sandboxed compile that writes the module's compiled code into s,
+// under the compile budget. Whatever stops it is the module's: a compile that passes its
+// budget is invalid_module, named with the limit, never the guest's memory_limit or timeout.
+func (t *task) compileInto(ctx context.Context, s *scratchDir) (Result, bool) {
+	b := t.sb.cfg.Compile
+	// The compiled code is written to the scratch dir: it is bounded by the compile's memory
+	// (the code is in memory first), not by the guest's file-size limit.
+	lim := Limits{MemoryBytes: b.MemoryBytes, CPUs: b.CPUs, Pids: DefaultPids, Timeout: b.Timeout,
+		OutputBytes: 64 << 10, FileSizeBytes: b.MemoryBytes, ClockResolution: t.limits.ClockResolution}
+	// The compile sees the module and its scratch directory, nothing of the task's: no
+	// args, env or dirs, and every wall up.
+	w := wireSpec{Args: []string{"compile"}, Limits: lim, Filter: t.sb.filter,
+		CompileOnly: true, CacheDir: s.path, CacheMode: cacheRW}
+	start := time.Now()
+	t.deadline = start.Add(b.Timeout)
+	t.onSlot = s.chown
+	r := t.spawn(ctx, w, lim, true)
 	t.onSlot = nil
-	if r.Outcome != outcome.OK {
-		scratch.discard()
-		return r, false
+	t.compileMS = time.Since(start).Milliseconds()
+	if r.Outcome == outcome.OK {
+		return r, true
 	}
-	if err := scratch.commit(); err != nil {
-		return t.result(outcome.SandboxError, fmt.Sprintf("compile cache: %v", err)), false
-	}
-	return r, true
+	return compileVerdict(r, b, t.limits), false
 }
 
 // wire builds the spec the child reads.
@@ -168,11 +218,11 @@ func (t *task) wire() wireSpec {
 		args = []string{"main.wasm"}
 	}
 	return wireSpec{Args: args, Env: t.spec.Env, Dirs: t.spec.Dirs, Limits: t.limits,
-		Filter: t.sb.filter, Payload: t.spec.Payload, Unsafe: t.spec.Unsafe}
+		Filter: t.sb.filter, Payload: t.hooks.Payload, Unsafe: t.hooks.Unsafe}
 }
 
 // result is a verdict the supervisor decided on its own.
 func (t *task) result(o outcome.Outcome, msg string) Result {
 	return Result{Outcome: o, Message: msg, Limits: t.limits,
-		Usage: Usage{WallMS: time.Since(t.began).Milliseconds()}}
+		Usage: Usage{WallMS: time.Since(t.began).Milliseconds(), CompileMS: t.compileMS}}
 }

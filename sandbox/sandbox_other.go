@@ -5,56 +5,53 @@ package sandbox
 import (
 	"context"
 	"fmt"
-	"io"
 	"runtime"
 )
 
-// Payload stands for a guest that already escaped wazero (test binaries only).
-type Payload func(args []string, stdin io.Reader, stdout, stderr io.Writer) int
+// This file keeps the package's API buildable off Linux (go vet on a laptop), in step with
+// the _linux.go files: the same exported names and shapes, every call failing with
+// ErrUnsupported. Shared types and defaults live in the untagged files (spec.go,
+// config.go, errors.go); what is declared here mirrors types still declared in _linux.go
+// files (Payload, CheckItem, Report, CacheEntry). TestOtherStubsInStep fails on Linux when
+// the two drift apart.
 
-// InitOption configures Init.
-type InitOption func()
-
-// WithPayloads registers native payloads; a no-op off Linux.
-func WithPayloads(map[string]Payload) InitOption { return func() {} }
+// errNotLinux is ErrUnsupported naming this OS.
+var errNotLinux = fmt.Errorf("%w: %s (agentbox needs Linux namespaces, cgroups and seccomp)", ErrUnsupported, runtime.GOOS)
 
 // Init returns at once: there is no sandbox child off Linux.
 func Init(...InitOption) {}
-
-// Config is the sandbox's host-side configuration.
-type Config struct {
-	StateDir, CacheDir string
-	UIDBase            uint32
-	UIDCount           int
-}
 
 // Sandbox is unavailable off Linux.
 type Sandbox struct{}
 
 // New fails: the sandbox needs Linux namespaces, cgroups and seccomp.
-func New(Config) (*Sandbox, error) {
-	return nil, fmt.Errorf("%w: %s (agentbox needs Linux)", ErrUnsupported, runtime.GOOS)
-}
+func New(Config) (*Sandbox, error) { return nil, errNotLinux }
 
 // Close does nothing.
 func (*Sandbox) Close() error { return nil }
 
+// CgroupMode reports no hierarchy.
+func (*Sandbox) CgroupMode() string { return "" }
+
+// CacheWarning says the cache is not in use: nothing is.
+func (*Sandbox) CacheWarning() string { return "" }
+
 // Run fails.
-func (*Sandbox) Run(context.Context, Spec) (Result, error) { return Result{}, ErrUnsupported }
+func (*Sandbox) Run(context.Context, Spec) (Result, error) { return Result{}, errNotLinux }
 
-// CheckItem is one thing the host offers or lacks.
-type CheckItem struct {
-	Name, Detail, Fix string
-	OK, Required      bool
-}
+// ListCache fails: there is no compile cache off Linux.
+func ListCache(string) ([]CacheEntry, error) { return nil, errNotLinux }
 
-// Report is what `agentbox check` prints.
-type Report struct {
-	Ready bool
-	Items []CheckItem
-}
+// PruneCache fails: there is no compile cache off Linux.
+func PruneCache(string, uint64) ([]CacheEntry, error) { return nil, errNotLinux }
 
 // Check reports that this OS cannot run the sandbox.
-func Check() Report {
+func Check() Report { return CheckConfig(Config{}) }
+
+// CheckConfig reports that this OS cannot run the sandbox, whatever the config.
+func CheckConfig(Config) Report {
 	return Report{Items: []CheckItem{{Name: "os", Required: true, Detail: runtime.GOOS + " is not Linux", Fix: "run agentbox on Linux"}}}
 }
+
+// CheckPrivileges fails: no privilege makes this OS able to run the sandbox.
+func CheckPrivileges() error { return errNotLinux }

@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 
@@ -10,8 +9,10 @@ import (
 )
 
 // slots hands out host uid/gid slots, one per running task, distinct across every agentbox
-// process on the host: a slot is held by an flock on a file in the state directory, which
-// the kernel releases when its holder dies, so a crashed supervisor leaks nothing.
+// process on the host: a uid is held by an flock on a file named for the uid itself in one
+// fixed directory (SlotLockDir), which the kernel releases when its holder dies, so a
+// crashed supervisor leaks nothing, and two supervisors with different uid ranges still
+// never share an id.
 type slots struct {
 	dir   string
 	base  uint32
@@ -35,21 +36,21 @@ func newSlots(dir string, base uint32, count int) (*slots, error) {
 	return &slots{dir: dir, base: base, count: count}, nil
 }
 
-// acquire claims a free slot, starting at a random one so concurrent supervisors rarely
-// contend.
+// acquire claims the lowest free slot. Lowest first, so the lock files in use stay as few
+// as the most tasks ever run at once, and are reused rather than piled up; a taken lock
+// costs one non-blocking flock to skip.
 func (s *slots) acquire() (*slot, error) {
-	start := rand.IntN(s.count)
-	for i := range s.count {
-		n := (start + i) % s.count
-		f, err := os.OpenFile(filepath.Join(s.dir, fmt.Sprintf("slot-%d", n)), os.O_CREATE|os.O_RDWR, 0o600)
+	for n := range s.count {
+		uid := s.base + uint32(n)
+		f, err := os.OpenFile(filepath.Join(s.dir, fmt.Sprintf("uid-%d", uid)), os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if err != nil {
-			return nil, fmt.Errorf("open slot %d: %w", n, err)
+			return nil, fmt.Errorf("open uid lock %d: %w", uid, err)
 		}
 		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 			f.Close()
 			continue
 		}
-		return &slot{n: n, uid: s.base + uint32(n), lock: f}, nil
+		return &slot{n: n, uid: uid, lock: f}, nil
 	}
 	return nil, fmt.Errorf("%w: all %d slots from uid %d are in use", ErrNoSlot, s.count, s.base)
 }

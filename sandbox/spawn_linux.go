@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -16,18 +17,22 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/agentbox/agentbox/cgroups"
+	"github.com/agentbox/agentbox/internal/testhook"
 	"github.com/agentbox/agentbox/internal/units"
 	"github.com/agentbox/agentbox/outcome"
 )
 
 // task is one Run in progress.
 type task struct {
-	sb       *Sandbox
-	spec     Spec
-	limits   Limits
-	began    time.Time
-	deadline time.Time
-	onSlot   func(uid uint32) error // called once the host uid is known (cache scratch ownership)
+	sb        *Sandbox
+	spec      Spec
+	limits    Limits // the guest's
+	hooks     testhook.Hooks
+	began     time.Time
+	deadline  time.Time              // of the child being supervised: the compile's, then the run's
+	onSlot    func(uid uint32) error // called once the host uid is known (cache scratch ownership)
+	compileMS int64
+	warnings  []string
 }
 
 // child is one spawned process and the supervisor's ends of its pipes.
@@ -41,8 +46,9 @@ type child struct {
 	closeAfterStart []*os.File
 }
 
-// spawn runs one child to its verdict and cleans up after it, whatever happens.
-func (t *task) spawn(ctx context.Context, w wireSpec) Result {
+// spawn runs one child under lim to its verdict and cleans up after it, whatever happens.
+// A compile child's output is kept from the caller's streams, and the test hooks skip it.
+func (t *task) spawn(ctx context.Context, w wireSpec, lim Limits, compile bool) Result {
 	specBytes, err := encodeSpec(w)
 	if err != nil {
 		return t.result(outcome.SandboxError, err.Error())
@@ -57,24 +63,26 @@ func (t *task) spawn(ctx context.Context, w wireSpec) Result {
 			return t.result(outcome.SandboxError, err.Error())
 		}
 	}
-	grp, err := t.sb.cgroups.Create(fmt.Sprintf("task-%d", sl.n), t.cgroupLimits(w))
+	grp, err := t.sb.cgroups.Create(fmt.Sprintf("task-%d", sl.uid), cgroupLimits(lim, w.Unsafe))
 	if err != nil {
 		return t.result(outcome.SandboxError, fmt.Sprintf("create cgroup: %v", err))
 	}
 	defer grp.Delete()
-	c, err := t.start(grp, sl.uid, w)
+	c, err := t.start(grp, sl.uid, w, lim)
 	if err != nil {
 		return t.result(outcome.SandboxError, err.Error())
 	}
-	return t.supervise(ctx, c, specBytes, w.CompileOnly)
+	res := t.supervise(ctx, c, specBytes, lim, compile)
+	res.Limits = t.limits
+	return res
 }
 
-func (t *task) cgroupLimits(w wireSpec) cgroups.Limits {
-	l := cgroups.Limits{MemoryBytes: int64(t.limits.MemoryBytes), CPUs: t.limits.CPUs, Pids: t.limits.Pids}
-	if w.Unsafe.NoPidsLimit {
+func cgroupLimits(lim Limits, unsafe testhook.Unsafe) cgroups.Limits {
+	l := cgroups.Limits{MemoryBytes: int64(lim.MemoryBytes), CPUs: lim.CPUs, Pids: lim.Pids}
+	if unsafe.NoPidsLimit {
 		l.Pids = 0
 	}
-	if w.Unsafe.NoMemoryLimit {
+	if unsafe.NoMemoryLimit {
 		l.MemoryBytes = 0
 	}
 	return l
@@ -82,9 +90,9 @@ func (t *task) cgroupLimits(w wireSpec) cgroups.Limits {
 
 // start builds the child's descriptors and starts it in its namespaces (and, on cgroup
 // v2, directly in its cgroup).
-func (t *task) start(grp *cgroups.Group, uid uint32, w wireSpec) (*child, error) {
+func (t *task) start(grp *cgroups.Group, uid uint32, w wireSpec, lim Limits) (*child, error) {
 	c := &child{group: grp}
-	binds, err := openBinds(w)
+	binds, err := t.openBinds(w, uid)
 	c.closeAfterStart = append(c.closeAfterStart, binds...)
 	if err != nil {
 		c.closeAll()
@@ -116,10 +124,10 @@ func (t *task) start(grp *cgroups.Group, uid uint32, w wireSpec) (*child, error)
 	}
 	c.cmd = &exec.Cmd{
 		Path:  "/proc/self/fd/" + strconv.Itoa(fdExe),
-		Args:  []string{"agentbox-sandbox", initArg, "1"},
-		Env:   childEnv(t.limits),
+		Args:  childArgs(stageSetup),
+		Env:   childEnv(lim),
 		Stdin: ends[0], Stdout: ends[1], Stderr: ends[2],
-		ExtraFiles:  append([]*os.File{ends[3], ends[4], module, t.sb.exe}, binds...), // fds 3, 4, 5, 6, 7...
+		ExtraFiles:  childFiles(ends[3], ends[4], module, t.sb.exe, binds),
 		SysProcAttr: sysProcAttr(uid, w.Unsafe),
 	}
 	if err := t.intoCgroup(c); err != nil {
@@ -163,7 +171,7 @@ func (t *task) intoCgroup(c *child) error {
 
 // sysProcAttr: new user, pid, mount, net, ipc, uts and cgroup namespaces; root inside is
 // the task's own unprivileged host uid; the child dies with the supervisor.
-func sysProcAttr(uid uint32, unsafe Unsafe) *syscall.SysProcAttr {
+func sysProcAttr(uid uint32, unsafe testhook.Unsafe) *syscall.SysProcAttr {
 	attr := &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWNET |
 			syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP,
@@ -187,9 +195,10 @@ func sysProcAttr(uid uint32, unsafe Unsafe) *syscall.SysProcAttr {
 }
 
 // childEnv is the child process's whole environment (never the host's): the Go runtime's
-// parallelism and soft memory limit sized to the task's limits.
+// parallelism and soft memory limit sized to the task's limits (never more threads than
+// the host has CPUs: each P may need an OS thread, and pids.max counts them).
 func childEnv(l Limits) []string {
-	procs := int(math.Ceil(l.CPUs))
+	procs := min(int(math.Ceil(l.CPUs)), runtime.NumCPU())
 	return []string{
 		"GOMAXPROCS=" + strconv.Itoa(procs),
 		"GOMEMLIMIT=" + strconv.FormatUint(l.MemoryBytes/10*9, 10),
@@ -197,30 +206,34 @@ func childEnv(l Limits) []string {
 }
 
 // openBinds makes a detached copy of each directory the child will bind (open_tree, in the
-// order of wireSpec.bindCount), already nosuid, nodev, noexec and, where asked, read-only.
-// The child attaches them with move_mount: a plain bind could not reach a source in our
-// mount namespace, and reopening by path would need the task's uid to walk the host path.
-func openBinds(w wireSpec) ([]*os.File, error) {
-	type src struct {
-		path     string
-		readOnly bool
-	}
-	srcs := make([]src, 0, w.bindCount())
-	for _, d := range w.Dirs {
-		srcs = append(srcs, src{d.HostPath, d.ReadOnly})
-	}
-	if w.CacheMode != cacheNone {
-		srcs = append(srcs, src{w.CacheDir, w.CacheMode == cacheRO})
-	}
+// order of wireSpec.bindCount), already nosuid, nodev, noexec and, where asked, read-only;
+// a read-write --dir is idmapped to the task's uid (idmap_linux.go). The child attaches
+// them with move_mount: a plain bind could not reach a source in our mount namespace, and
+// reopening by path would need the task's uid to walk the host path.
+func (t *task) openBinds(w wireSpec, uid uint32) ([]*os.File, error) {
 	var files []*os.File
-	for _, s := range srcs {
-		f, err := detachedTree(s.path, s.readOnly)
+	for _, b := range w.bindPoints() {
+		f, err := detachedTree(b.host, b.readOnly)
 		if err != nil {
 			return files, err
 		}
 		files = append(files, f)
+		if b.idmap {
+			if err := idmapTree(int(f.Fd()), b.host, uid); err != nil {
+				// The filesystem cannot idmap (e.g. tmpfs before Linux 6.3): the guest
+				// still gets the directory, writing as its own unprivileged uid.
+				t.warnings = append(t.warnings, fmt.Sprintf("--dir %s: %v; the guest writes as an unprivileged uid there", b.host, err))
+			}
+		}
 	}
 	return files, nil
+}
+
+// childFiles places the child's descriptors from fdSpec on at their contract numbers.
+func childFiles(spec, result, module, exe *os.File, binds []*os.File) []*os.File {
+	files := make([]*os.File, fdBinds-fdSpec, fdBinds-fdSpec+len(binds))
+	files[fdSpec-fdSpec], files[fdResult-fdSpec], files[fdModule-fdSpec], files[fdExe-fdSpec] = spec, result, module, exe
+	return append(files, binds...)
 }
 
 func detachedTree(path string, readOnly bool) (*os.File, error) {
@@ -252,23 +265,27 @@ func (c *child) closeAll() {
 
 // supervise feeds the child, drains its output, enforces the limits from outside, and
 // decides the verdict once every process of the task is gone.
-func (t *task) supervise(ctx context.Context, c *child, specBytes []byte, compileOnly bool) Result {
+func (t *task) supervise(ctx context.Context, c *child, specBytes []byte, lim Limits, compile bool) Result {
 	defer c.closeAll()
-	if t.spec.OnStart != nil {
-		t.spec.OnStart(c.cmd.Process.Pid)
+	if t.hooks.OnStart != nil && !compile {
+		t.hooks.OnStart(c.cmd.Process.Pid)
 	}
 	go writeAndClose(c.spec, bytes.NewReader(specBytes))
-	go t.feedStdin(c.stdin, compileOnly)
+	go t.feedStdin(c.stdin, compile)
+	stdout, stderr := t.spec.Stdout, t.spec.Stderr
+	if compile {
+		stdout, stderr = nil, nil
+	}
 	overflow := make(chan string, 2)
-	out := newCapture(c.stdout, t.spec.Stdout, t.limits.OutputBytes, "stdout", overflow)
-	errs := newCapture(c.stderr, t.spec.Stderr, t.limits.OutputBytes, "stderr", overflow)
+	out := newCapture(c.stdout, stdout, lim.OutputBytes, "stdout", overflow)
+	errs := newCapture(c.stderr, stderr, lim.OutputBytes, "stderr", overflow)
 	resultCh := make(chan []byte, 1)
 	go func() { b, _ := readCapped(c.result, maxResultBytes); resultCh <- b }()
 	waitCh := make(chan error, 1)
 	go func() { waitCh <- c.cmd.Wait() }()
 
-	f := facts{limits: t.limits}
-	f.killedFor, f.killMessage, f.waitErr = t.watch(ctx, c, waitCh, overflow)
+	f := facts{limits: lim}
+	f.killedFor, f.killMessage, f.waitErr = t.watch(ctx, c, lim, waitCh, overflow)
 	// The pid namespace's init has exited, so the kernel has killed the rest of the task;
 	// the cgroup kill below makes sure, then the pipes reach EOF.
 	c.group.Kill()
@@ -288,7 +305,6 @@ func (t *task) supervise(ctx context.Context, c *child, specBytes []byte, compil
 	res.Stdout, res.Stderr = out.bytes(), errs.bytes()
 	res.StdoutTruncated = res.StdoutTruncated || out.truncated()
 	res.StderrTruncated = res.StderrTruncated || errs.truncated()
-	res.Limits = t.limits
 	res.Usage = Usage{WallMS: time.Since(t.began).Milliseconds(), CPUMS: stats.CPUUsage.Milliseconds(), PeakMemoryBytes: stats.PeakMemoryBytes}
 	if statsErr != nil && res.Outcome == outcome.OK {
 		res.Message += fmt.Sprintf(" (usage unavailable: %v)", statsErr)
@@ -298,11 +314,11 @@ func (t *task) supervise(ctx context.Context, c *child, specBytes []byte, compil
 
 // watch waits for the child to end, killing the whole cgroup when a limit passes or the
 // caller cancels. It returns why we killed ("" if we did not) and the wait error.
-func (t *task) watch(ctx context.Context, c *child, waitCh <-chan error, overflow <-chan string) (outcome.Outcome, string, error) {
+func (t *task) watch(ctx context.Context, c *child, lim Limits, waitCh <-chan error, overflow <-chan string) (outcome.Outcome, string, error) {
 	timer := time.NewTimer(time.Until(t.deadline))
 	defer timer.Stop()
 	var tick <-chan time.Time
-	if t.limits.CPUTime > 0 {
+	if lim.CPUTime > 0 {
 		ticker := time.NewTicker(20 * time.Millisecond)
 		defer ticker.Stop()
 		tick = ticker.C
@@ -317,14 +333,14 @@ func (t *task) watch(ctx context.Context, c *child, waitCh <-chan error, overflo
 		case err := <-waitCh:
 			return "", "", err
 		case <-timer.C:
-			return kill(outcome.Timeout, fmt.Sprintf("wall-clock limit of %s reached; the task was killed", t.limits.Timeout))
+			return kill(outcome.Timeout, fmt.Sprintf("wall-clock limit of %s reached; the task was killed", lim.Timeout))
 		case <-ctx.Done():
 			return kill(outcome.Cancelled, fmt.Sprintf("cancelled by the caller (%v); the task was killed", context.Cause(ctx)))
 		case stream := <-overflow:
-			return kill(outcome.OutputLimit, fmt.Sprintf("%s passed the output limit of %s; the task was killed", stream, units.FormatSize(t.limits.OutputBytes)))
+			return kill(outcome.OutputLimit, fmt.Sprintf("%s passed the output limit of %s; the task was killed", stream, units.FormatSize(lim.OutputBytes)))
 		case <-tick:
-			if st, err := c.group.Stats(); err == nil && st.CPUUsage >= t.limits.CPUTime {
-				return kill(outcome.CPULimit, fmt.Sprintf("CPU-time limit of %s reached (used %s); the task was killed", t.limits.CPUTime, st.CPUUsage.Round(time.Millisecond)))
+			if st, err := c.group.Stats(); err == nil && st.CPUUsage >= lim.CPUTime {
+				return kill(outcome.CPULimit, fmt.Sprintf("CPU-time limit of %s reached (used %s); the task was killed", lim.CPUTime, st.CPUUsage.Round(time.Millisecond)))
 			}
 		}
 	}

@@ -3,10 +3,12 @@ package sandbox
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"time"
 
 	"github.com/agentbox/agentbox/internal/units"
 	"github.com/agentbox/agentbox/outcome"
+	"github.com/agentbox/agentbox/verdict"
 	"github.com/agentbox/agentbox/wasm"
 )
 
@@ -55,33 +57,11 @@ type Spec struct {
 	// limit); Result carries a capped copy either way.
 	Stdout, Stderr io.Writer
 	Limits         Limits
-	// Payload names a native payload registered with Init in a test binary; it runs in
-	// place of wazero after the full sandbox setup, standing for a guest that already
-	// escaped. Production binaries register none, so a spec naming one fails.
-	Payload string
-	// Unsafe turns single walls off for negative-control tests. Never set in production.
-	Unsafe Unsafe
-	// OnStart, when set, is called with the child's host pid once it is inside its cgroup
-	// and before it may run anything (posture tests inspect it from outside).
-	OnStart func(pid int)
 }
 
-// Unsafe switches each remove one wall, so a test can show the attack that wall stops
-// getting through without it. The CLI and the daemon never set them.
-type Unsafe struct {
-	NoSeccomp        bool `json:"no_seccomp"`        // no seccomp filter (no_new_privs still set)
-	NoPidsLimit      bool `json:"no_pids_limit"`     // cgroup without pids.max
-	NoMemoryLimit    bool `json:"no_memory_limit"`   // cgroup without a memory limit
-	NoNetNamespace   bool `json:"no_net_namespace"`  // share the host's network namespace
-	KeepCapabilities bool `json:"keep_capabilities"` // stage two keeps root's capabilities in the user namespace
-}
-
-// Usage is what the task consumed.
-type Usage struct {
-	WallMS          int64  `json:"wall_ms"`
-	CPUMS           int64  `json:"cpu_ms"`
-	PeakMemoryBytes uint64 `json:"peak_memory_bytes"`
-}
+// Usage is what the task consumed; one type with the verdict JSON the CLI and the daemon
+// print, so the two cannot drift.
+type Usage = verdict.Usage
 
 // Result is the verdict on one task.
 type Result struct {
@@ -94,7 +74,14 @@ type Result struct {
 	StderrTruncated bool            `json:"stderr_truncated"`
 	Usage           Usage           `json:"usage"`
 	Limits          Limits          `json:"limits"`
+	// Warnings are problems of ours that did not change the verdict (e.g. an unusable
+	// compile cache: the task ran without it).
+	Warnings []string `json:"warnings,omitempty"`
 }
+
+// Exited reports whether the guest itself chose its end (returned from _start or called
+// proc_exit), so that ExitCode is the guest's own.
+func (r Result) Exited() bool { return r.Outcome == outcome.OK || r.Outcome == outcome.Exit }
 
 // withDefaults fills zero limits with the package defaults.
 func (l Limits) withDefaults() Limits {
@@ -129,6 +116,8 @@ func (l Limits) validate() error {
 		return fmt.Errorf("%w: memory %s is below the %s the runtime needs", ErrBadLimit, units.FormatSize(l.MemoryBytes), units.FormatSize(minMemory))
 	case l.CPUs < 0.01:
 		return fmt.Errorf("%w: cpus %g is below 0.01", ErrBadLimit, l.CPUs)
+	case l.CPUs > float64(runtime.NumCPU()):
+		return fmt.Errorf("%w: cpus %g is more than the %d CPUs this host gives us", ErrBadLimit, l.CPUs, runtime.NumCPU())
 	case l.Pids < 8:
 		return fmt.Errorf("%w: pids %d is below the 8 threads the Go runtime in the child needs", ErrBadLimit, l.Pids)
 	case l.Timeout < 0 || l.CPUTime < 0:

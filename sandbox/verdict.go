@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -40,10 +41,10 @@ func decide(f facts) Result {
 	}
 	msg := deathMessage(f)
 	if f.pidsHits > 0 {
-		// The closed set has no pids outcome; say plainly that the task, not agentbox,
-		// exhausted its limit (a wasm guest cannot start threads: only an escape or a
-		// runtime bug gets here).
-		msg = fmt.Sprintf("pids limit of %d reached (%d fork/thread creation(s) refused): %s", f.limits.Pids, f.pidsHits, msg)
+		// A wasm guest cannot start threads: only an escape, or a runtime fault the guest
+		// provoked, makes the task hit pids.max. It is the task's limit, not our fault.
+		return Result{Outcome: outcome.PidsLimit, Message: fmt.Sprintf(
+			"pids limit of %d reached (%d fork/thread creation(s) refused): %s", f.limits.Pids, f.pidsHits, msg)}
 	}
 	return Result{Outcome: outcome.SandboxError, Message: msg}
 }
@@ -67,4 +68,34 @@ func deathMessage(f facts) string {
 		return fmt.Sprintf("sandbox child killed by signal %v without a result", ws.Signal())
 	}
 	return fmt.Sprintf("sandbox child exited with status %d without a result", ws.ExitStatus())
+}
+
+// compileVerdict turns a failed sandboxed compile into the task's verdict. The compile has
+// its own budget, so passing it says the module is too costly to compile (invalid_module,
+// naming the compile limit), never that the guest passed its own limits; a cancel stays a
+// cancel and a fault of ours stays sandbox_error.
+func compileVerdict(r Result, b CompileLimits, guest Limits) Result {
+	msg := ""
+	switch {
+	case r.Outcome == outcome.MemoryLimit || goOutOfMemory(r.Stderr):
+		msg = fmt.Sprintf("compiling the module needed more than the compile memory limit of %s", units.FormatSize(b.MemoryBytes))
+	case r.Outcome == outcome.Timeout:
+		msg = fmt.Sprintf("compiling the module took longer than the compile time limit of %s", b.Timeout)
+	case r.Outcome == outcome.CPULimit:
+		msg = "compiling the module used up its CPU budget"
+	}
+	if msg != "" {
+		r.Outcome, r.Message = outcome.InvalidModule, msg
+	}
+	r.ExitCode, r.Limits = 0, guest
+	// The compile child's output is ours (a runtime crash trace at worst), not the guest's.
+	r.Stdout, r.Stderr, r.StdoutTruncated, r.StderrTruncated = nil, nil, false, false
+	return r
+}
+
+// goOutOfMemory recognises the Go runtime's own fatal allocation failure in a child's
+// stderr: a huge allocation that wazero made on the module's word.
+func goOutOfMemory(stderr []byte) bool {
+	return bytes.Contains(stderr, []byte("fatal error: out of memory")) ||
+		bytes.Contains(stderr, []byte("runtime: out of memory"))
 }

@@ -36,7 +36,7 @@ func TestDecide(t *testing.T) {
 		{name: "seccomp kill without report", f: facts{waitErr: exitErr(t, "kill -SYS $$")}, want: outcome.SandboxError, wantMsg: "seccomp"},
 		{name: "exit without report", f: facts{waitErr: exitErr(t, "exit 7")}, want: outcome.SandboxError, wantMsg: "status 7"},
 		{name: "clean exit without report", f: facts{}, want: outcome.SandboxError, wantMsg: "without a result"},
-		{name: "runtime died for want of a thread", f: facts{pidsHits: 3, waitErr: exitErr(t, "exit 2")}, want: outcome.SandboxError, wantMsg: "pids limit of 64 reached (3 fork"},
+		{name: "runtime died for want of a thread", f: facts{pidsHits: 3, waitErr: exitErr(t, "exit 2")}, want: outcome.PidsLimit, wantMsg: "pids limit of 64 reached (3 fork"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

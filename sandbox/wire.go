@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/agentbox/agentbox/internal/testhook"
 	"github.com/agentbox/agentbox/outcome"
 )
 
@@ -15,8 +16,6 @@ const (
 	wireVersion    = 1
 	maxSpecBytes   = 1 << 20
 	maxResultBytes = 64 << 10
-	maxArgs        = 4096
-	maxDirs        = 64
 )
 
 // Cache modes for the compiled-code cache mounted at cacheMount in the child.
@@ -28,17 +27,17 @@ const (
 
 // wireSpec is what the child needs to set itself up and run the guest.
 type wireSpec struct {
-	Version     int      `json:"version"`
-	Args        []string `json:"args"`
-	Env         []string `json:"env"`
-	Dirs        []Dir    `json:"dirs"`
-	Limits      Limits   `json:"limits"`
-	Filter      []byte   `json:"filter"` // classic BPF compiled once by the supervisor
-	Payload     string   `json:"payload,omitempty"`
-	Unsafe      Unsafe   `json:"unsafe"`
-	CacheDir    string   `json:"cache_dir,omitempty"` // host path bound at cacheMount
-	CacheMode   string   `json:"cache_mode,omitempty"`
-	CompileOnly bool     `json:"compile_only,omitempty"`
+	Version     int             `json:"version"`
+	Args        []string        `json:"args"`
+	Env         []string        `json:"env"`
+	Dirs        []Dir           `json:"dirs"`
+	Limits      Limits          `json:"limits"`
+	Filter      []byte          `json:"filter"` // classic BPF compiled once by the supervisor
+	Payload     string          `json:"payload,omitempty"`
+	Unsafe      testhook.Unsafe `json:"unsafe"`
+	CacheDir    string          `json:"cache_dir,omitempty"` // host path bound at cacheMount
+	CacheMode   string          `json:"cache_mode,omitempty"`
+	CompileOnly bool            `json:"compile_only,omitempty"`
 }
 
 // wireResult is what the child reports. The supervisor's own facts (its kills, the cgroup's
@@ -87,10 +86,10 @@ func (s wireSpec) check() error {
 	switch {
 	case s.Version != wireVersion:
 		return fmt.Errorf("%w: version %d, this binary speaks %d", ErrBadSpec, s.Version, wireVersion)
-	case len(s.Args) > maxArgs || len(s.Env) > maxArgs:
-		return fmt.Errorf("%w: %d args and %d env entries, limit %d each", ErrBadSpec, len(s.Args), len(s.Env), maxArgs)
-	case len(s.Dirs) > maxDirs:
-		return fmt.Errorf("%w: %d dirs, limit %d", ErrBadSpec, len(s.Dirs), maxDirs)
+	case len(s.Args) > MaxArgs || len(s.Env) > MaxArgs:
+		return fmt.Errorf("%w: %d args and %d env entries, limit %d each", ErrBadSpec, len(s.Args), len(s.Env), MaxArgs)
+	case len(s.Dirs) > MaxDirs:
+		return fmt.Errorf("%w: %d dirs, limit %d", ErrBadSpec, len(s.Dirs), MaxDirs)
 	case s.CacheMode != cacheNone && s.CacheMode != cacheRO && s.CacheMode != cacheRW:
 		return fmt.Errorf("%w: cache mode %q", ErrBadSpec, s.CacheMode)
 	case (s.CacheMode == cacheNone) != (s.CacheDir == ""):

@@ -23,7 +23,7 @@ func TestDecodeSpec(t *testing.T) {
 		{name: "valid"},
 		{name: "not json", raw: "{", wantErr: "bad spawn spec"},
 		{name: "wrong version", raw: `{"version":99}`, wantErr: "version 99"},
-		{name: "too many dirs", mutate: func(s *wireSpec) { s.Dirs = make([]Dir, maxDirs+1) }, wantErr: "dirs"},
+		{name: "too many dirs", mutate: func(s *wireSpec) { s.Dirs = make([]Dir, MaxDirs+1) }, wantErr: "dirs"},
 		{name: "dir without guest path", mutate: func(s *wireSpec) { s.Dirs = []Dir{{HostPath: "/x"}} }, wantErr: "guest path"},
 		{name: "bad cache mode", mutate: func(s *wireSpec) { s.CacheMode, s.CacheDir = "rwx", "/c" }, wantErr: "cache mode"},
 		{name: "cache mode without dir", mutate: func(s *wireSpec) { s.CacheMode = cacheRO }, wantErr: "cache dir"},

@@ -28,8 +28,10 @@ type classifier struct {
 }
 
 // classify decides how the guest ended. Order matters: our own stop signals (output cap,
-// context) first, then the guest's exit, then traps; a trap or non-zero exit after a
-// refused grow is memory_limit, since that is the likeliest cause of the failure.
+// context) first, then the guest's exit, then traps, a panic the guest provoked in a host
+// function counting as one; a trap or non-zero exit after a refused grow is memory_limit,
+// since that is the likeliest cause of the failure. Anything else, a Go panic outside a
+// host function included, is ours: sandbox_error.
 func (c classifier) classify(err error) verdict {
 	if err == nil {
 		return verdict{outcome: outcome.OK, message: "guest returned from _start"}
@@ -40,6 +42,10 @@ func (c classifier) classify(err error) verdict {
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		return c.exitVerdict(exit)
+	}
+	if hp := (*hostPanic)(nil); errors.As(err, &hp) {
+		return c.abnormal(verdict{outcome: outcome.Trap,
+			message: "guest made host function " + hp.function + " panic: " + hp.reason()})
 	}
 	if text, ok := trapText(err); ok {
 		return c.abnormal(verdict{outcome: outcome.Trap, message: "guest trapped: " + text})

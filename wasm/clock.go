@@ -1,6 +1,8 @@
 package wasm
 
 import (
+	"context"
+	"errors"
 	"time"
 
 	"github.com/tetratelabs/wazero/sys"
@@ -43,4 +45,29 @@ func (c *clock) resolution() sys.ClockResolution {
 // nanosleep implements sys.Nanosleep with a real sleep: the guest gives up its CPU.
 func nanosleep(ns int64) {
 	time.Sleep(time.Duration(ns))
+}
+
+// sleepUntilDone is nanosleep for Config.CloseOnContextDone: the sleep also ends when ctx
+// does, and then stops the guest with the exit wazero itself uses for a done context.
+// poll_oneoff takes its timeout from the guest, up to 2^64-1 ns, and wazero only checks
+// the context between the guest's own instructions, so a sleep that ignored ctx would
+// outlive the deadline; one that merely returned early would let the guest run on.
+func sleepUntilDone(ctx context.Context) sys.Nanosleep {
+	return func(ns int64) {
+		t := time.NewTimer(time.Duration(ns))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			panic(contextExit(ctx)) // wazero returns an *sys.ExitError panic as the call's error
+		}
+	}
+}
+
+// contextExit is the exit wazero's CloseOnContextDone gives a guest stopped by ctx.
+func contextExit(ctx context.Context) *sys.ExitError {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return sys.NewExitError(sys.ExitCodeDeadlineExceeded)
+	}
+	return sys.NewExitError(sys.ExitCodeContextCanceled)
 }

@@ -39,8 +39,9 @@ type Config struct {
 	Preopens []Preopen
 	// CacheDir is wazero's compilation cache directory; "" disables the cache.
 	CacheDir string
-	// CloseOnContextDone makes wazero check the context at every loop back-edge and call.
-	// It exists for the benchmark that measures its cost; the sandbox stops guests from
+	// CloseOnContextDone makes wazero check the context at every loop back-edge and call,
+	// and cuts a guest's poll_oneoff sleep short when the context ends. It exists for the
+	// benchmark that measures its cost and for tests; the sandbox stops guests from
 	// outside (cgroup kill), so the default is false.
 	CloseOnContextDone bool
 }

@@ -16,8 +16,12 @@ var (
 	ErrUnknownImport = errors.New("module imports something the host does not provide")
 	// ErrTableTooLarge: a table's declared minimum is over MaxTableEntries.
 	ErrTableTooLarge = errors.New("table minimum over the entry limit")
-	// ErrModuleSections: the section layout could not be read while limiting tables.
+	// ErrModuleSections: the section layout could not be read while vetting the module
+	// (limiting tables, checking counts).
 	ErrModuleSections = errors.New("module sections could not be read")
+	// ErrVectorCount: a section declares more entries (or bytes) than the bytes after the
+	// count could hold. wazero would allocate them all before noticing.
+	ErrVectorCount = errors.New("vector count over the bytes that follow it")
 	// ErrOutputLimit: the guest wrote more than Config.OutputLimit bytes to one stream.
 	ErrOutputLimit = errors.New("output limit exceeded")
 	// ErrMemoryLimit: the linear-memory cap refused an allocation the guest needed.

@@ -42,8 +42,9 @@ type table struct {
 }
 
 // vetModule returns module with every table's maximum clamped to maxEntries, and an error
-// if a memory's minimum is over memLimit bytes. Bytes that are not a wasm 1 binary are
-// returned unchanged for wazero to reject with its own words.
+// if a memory's minimum is over memLimit bytes or a declared count cannot fit in the bytes
+// after it (checkCounts). Bytes that are not a wasm 1 binary are returned unchanged for
+// wazero to reject with its own words.
 func vetModule(module []byte, maxEntries uint32, memLimit uint64) ([]byte, error) {
 	if !bytes.HasPrefix(module, wasmHeader) {
 		return module, nil
@@ -53,6 +54,9 @@ func vetModule(module []byte, maxEntries uint32, memLimit uint64) ([]byte, error
 	for rest := module[len(wasmHeader):]; len(rest) > 0; {
 		id, body, next, err := nextSection(rest)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkCounts(id, body, len(next)); err != nil {
 			return nil, err
 		}
 		if id == sectionMemory {

@@ -8,8 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -115,23 +118,36 @@ func (p *Program) newRuntime(ctx context.Context) *Error {
 	return nil
 }
 
-// instantiateWASI provides wasi_snapshot_preview1 and returns its function signatures.
+// instantiateWASI provides wasi_snapshot_preview1, each function guarded so that a panic
+// the guest provokes in it is named (host.go), and returns its function signatures.
 func (p *Program) instantiateWASI(ctx context.Context) (map[string]api.FunctionDefinition, *Error) {
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.runtime); err != nil {
-		err = fmt.Errorf("instantiating WASI: %w", err)
+	if err := instantiateGuardedWASI(ctx, p.runtime); err != nil {
 		return nil, newError(outcome.SandboxError, err, err.Error())
 	}
 	return p.runtime.Module(wasi_snapshot_preview1.ModuleName).ExportedFunctionDefinitions(), nil
 }
 
-// compile runs wazero's decoder, validator and compiler. Cache I/O problems were caught when
-// the cache was opened, so a failure here is the module's.
+// compile runs wazero's decoder, validator and compiler. wazero returns the compilation
+// cache's I/O errors (a full disk, a read-only cache) from the same call, unwrapped from
+// the os package: those are ours, not the module's. Decode, validate and compile errors
+// are plain errors.
 func (p *Program) compile(ctx context.Context, module []byte) (wazero.CompiledModule, *Error) {
 	compiled, err := p.runtime.CompileModule(ctx, module)
 	if err != nil {
+		if isIOError(err) {
+			return nil, newError(outcome.SandboxError, err, "compilation cache: "+firstLine(err))
+		}
 		return nil, newError(outcome.InvalidModule, err, "invalid module: "+firstLine(err))
 	}
 	return compiled, nil
+}
+
+// isIOError reports whether err came from the file system rather than from the module.
+func isIOError(err error) bool {
+	var pathErr *fs.PathError
+	var linkErr *os.LinkError
+	var errno syscall.Errno
+	return errors.As(err, &pathErr) || errors.As(err, &linkErr) || errors.As(err, &errno)
 }
 
 // Close releases the runtime, the compiled code, the cache handle and the guest's memory.

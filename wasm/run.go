@@ -61,7 +61,7 @@ func (p *Program) run(ctx context.Context, out streams) verdict {
 	if ctx.Err() != nil {
 		return contextVerdict(ctx)
 	}
-	mc, err := p.moduleConfig(out)
+	mc, err := p.moduleConfig(ctx, out)
 	if err != nil {
 		return verdict{outcome: outcome.SandboxError, message: err.Error()}
 	}
@@ -76,12 +76,17 @@ func (p *Program) run(ctx context.Context, out streams) verdict {
 
 // moduleConfig is the guest's whole world: args, env, stdio, clocks, randomness, preopens.
 // _start is called by run, not by wazero, so instantiation and running fail separately.
-func (p *Program) moduleConfig(out streams) (wazero.ModuleConfig, error) {
+// With CloseOnContextDone, sleeps end when ctx does.
+func (p *Program) moduleConfig(ctx context.Context, out streams) (wazero.ModuleConfig, error) {
 	fsc, err := fsConfig(p.cfg.Preopens)
 	if err != nil {
 		return nil, err
 	}
 	clk := newClock(p.cfg.clockResolution())
+	sleep := nanosleep
+	if p.cfg.CloseOnContextDone {
+		sleep = sleepUntilDone(ctx)
+	}
 	mc := wazero.NewModuleConfig().
 		WithStartFunctions().
 		WithArgs(p.cfg.Args...).
@@ -89,7 +94,7 @@ func (p *Program) moduleConfig(out streams) (wazero.ModuleConfig, error) {
 		WithStderr(out.stderr).
 		WithWalltime(clk.walltime, clk.resolution()).
 		WithNanotime(clk.nanotime, clk.resolution()).
-		WithNanosleep(nanosleep).
+		WithNanosleep(sleep).
 		WithRandSource(rand.Reader).
 		WithFSConfig(fsc)
 	if p.cfg.Stdin != nil {

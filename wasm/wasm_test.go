@@ -257,3 +257,25 @@ func TestCompilationCache(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheFailureIsOurs: a compilation cache that cannot be written (here its version
+// folder is a plain file) fails the compile with sandbox_error naming the cache, never
+// invalid_module: the module is fine, the host is not.
+func TestCacheFailureIsOurs(t *testing.T) {
+	dir := t.TempDir()
+	probe := filepath.Join(t.TempDir(), "probe")
+	if got := Run(context.Background(), load(t, "hello.wasm"), Config{CacheDir: probe}); got.Outcome != outcome.OK {
+		t.Fatalf("probe run: %s %q", got.Outcome, got.Message)
+	}
+	versions, err := os.ReadDir(probe)
+	if err != nil || len(versions) != 1 {
+		t.Fatalf("probe cache holds %v (%v): want wazero's one version folder", versions, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, versions[0].Name()), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := Run(context.Background(), load(t, "hello.wasm"), Config{CacheDir: dir})
+	if got.Outcome != outcome.SandboxError || !strings.Contains(got.Message, "compilation cache") {
+		t.Fatalf("unwritable cache: %s %q; want sandbox_error naming the compilation cache", got.Outcome, got.Message)
+	}
+}

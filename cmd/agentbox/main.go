@@ -3,7 +3,7 @@
 package main
 
 import (
-	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -14,37 +14,34 @@ import (
 func main() {
 	// A re-executed sandbox child never returns from Init.
 	sandbox.Init()
-	os.Exit(execute(os.Args[1:]))
+	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// execute runs the CLI and returns the process exit code.
-func execute(args []string) int {
+// execute runs the CLI and returns the process exit code. Each command reports its own
+// errors and sets code; what reaches here failed before the command ran (a bad flag, an
+// unknown command), and is reported as the command's flags asked (--json, --verdict-file).
+func execute(args []string, stdout, stderr io.Writer) int {
 	code := exitOK
 	root := &cobra.Command{
 		Use:           "agentbox",
 		Short:         "Run untrusted WebAssembly agents in a sandbox",
+		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCommand(&code), newCheckCommand(&code), newVersionCommand())
+	root.SetVersionTemplate(versionText())
+	root.AddCommand(newRunCommand(&code), newCheckCommand(&code), newCacheCommand(&code), newVersionCommand())
 	root.SetArgs(args)
-	if err := root.Execute(); err != nil {
-		fmt.Fprintf(os.Stderr, "agentbox: %v\n", err)
-		if code == exitOK {
-			code = exitUsage
-		}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(flagError)
+	cmd, err := root.ExecuteC()
+	if err == nil {
+		return code
 	}
-	return code
-}
-
-// version is set at link time by release builds (-ldflags "-X main.version=...").
-var version = "dev"
-
-func newVersionCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the agentbox version",
-		Args:  cobra.NoArgs,
-		Run:   func(cmd *cobra.Command, args []string) { fmt.Println("agentbox", version) },
+	_, rest, findErr := root.Find(args)
+	if findErr != nil {
+		rest = nil
 	}
+	return outputFor(cmd, rest, stdout, stderr).fail(err)
 }

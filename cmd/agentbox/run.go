@@ -2,20 +2,18 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/agentbox/agentbox/internal/units"
-	"github.com/agentbox/agentbox/outcome"
 	"github.com/agentbox/agentbox/sandbox"
+	"github.com/agentbox/agentbox/verdict"
 )
 
 // runFlags are the flags of `agentbox run`, as typed.
@@ -28,214 +26,132 @@ type runFlags struct {
 	env, dirs           []string
 	stdin               string
 	json                bool
-	cacheDir, stateDir  string
+	verdictFile         string
+	cacheDir            string
+	cacheMaxSize        string
+	compileTimeout      time.Duration
+	compileMemory       string
+	maxModuleSize       string
 }
+
+const runLong = `Runs MODULE in its own child process: new user, pid, mount, net, ipc and uts namespaces,
+a cgroup with memory, CPU and pids limits, a seccomp allowlist, and wazero inside.
+
+Everything after MODULE is the guest's, flags included: "agentbox run m.wasm --json" passes
+--json to the guest. A "--" right after MODULE is dropped, so "agentbox run m.wasm -- a b"
+passes a and b; write "-- --" to pass a literal "--" first.
+
+Without --json the guest's stdout and stderr stream to ours; warnings, and a verdict other
+than ok, follow on stderr as "agentbox: ..." lines. With --json, stdout is exactly one JSON
+object: the verdict, with the guest's captured stdout and stderr, or {"error": {"code",
+"message", "field", "value"}} when the task was refused before it ran. --verdict-file PATH
+writes the same object, without the stdout and stderr content, to PATH atomically (a
+temporary file in the same directory, renamed), errors included; the output still streams.
+"exit_code" is present only when the guest itself exited (ok, exit).
+
+Exit codes:
+%s
+A guest's own exit code passes through, so a guest that exits 121 looks like memory_limit:
+read "outcome" from --verdict-file or --json to tell them apart. If the verdict file cannot
+be written after the run, the exit code is 125.`
 
 func newRunCommand(code *int) *cobra.Command {
 	var f runFlags
 	cmd := &cobra.Command{
-		Use:   "run [flags] MODULE.wasm [-- ARGS...]",
+		Use:   "run [flags] MODULE.wasm [ARGS...]",
 		Short: "Run one WASI module in a sandboxed child and report the verdict",
-		Long: `Runs MODULE.wasm in its own child process: new user, pid, mount, net, ipc and uts
-namespaces, a cgroup with memory, CPU and pids limits, a seccomp allowlist, and wazero inside.
-Without --json the guest's stdout and stderr stream to ours and a verdict other than ok is
-printed to stderr. With --json stdout is exactly one JSON object. The exit code is the guest's
-own for ok and exit, and a distinct code for every other outcome (see the README).`,
-		Args: cobra.MinimumNArgs(1),
+		Long:  fmt.Sprintf(runLong, exitCodeHelp()),
+		Args:  cobra.ArbitraryArgs, // checked by runModule, to report a missing MODULE like any other error
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := runModule(cmd.Context(), f, args)
-			*code = c
-			return err
+			out := output{json: f.json, verdictFile: f.verdictFile, stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()}
+			*code = runModule(cmd.Context(), f, args, out)
+			return nil
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.memory, "memory", "256Mi", "memory for the whole task (runtime + guest), e.g. 64Mi, 1Gi")
-	fl.Float64Var(&f.cpus, "cpus", sandbox.DefaultCPUs, "CPU quota in cores, e.g. 0.5")
+	fl.SetInterspersed(false) // flags after MODULE are the guest's
+	fl.StringVar(&f.memory, "memory", units.FormatSize(sandbox.DefaultMemory), "`SIZE` of memory for the whole task (runtime + compiled code + guest), e.g. 64Mi, 1Gi")
+	fl.Float64Var(&f.cpus, "cpus", sandbox.DefaultCPUs, "CPU quota in cores, e.g. 0.5; at most this host's CPU count")
 	fl.Int64Var(&f.pids, "pids", sandbox.DefaultPids, "most threads and processes the task may have")
-	fl.DurationVar(&f.timeout, "timeout", sandbox.DefaultTimeout, "wall-clock limit, e.g. 30s")
+	fl.DurationVar(&f.timeout, "timeout", sandbox.DefaultTimeout, "wall-clock limit of the run, compile excluded, e.g. 30s")
 	fl.DurationVar(&f.cpuTime, "cpu-time", 0, "CPU-time limit, e.g. 10s (default: none)")
-	fl.StringVar(&f.outputLimit, "output-limit", "1Mi", "cap on each of stdout and stderr")
-	fl.StringArrayVar(&f.env, "env", nil, "KEY=VALUE for the guest (repeatable); the host environment never reaches it")
-	fl.StringVar(&f.stdin, "stdin", "", "file to feed the guest's stdin, or - for ours (default: empty)")
-	fl.StringArrayVar(&f.dirs, "dir", nil, "HOST[:GUEST][:ro] directory preopened for the guest (repeatable)")
+	fl.StringVar(&f.outputLimit, "output-limit", units.FormatSize(sandbox.DefaultOutputLimit), "cap (a `SIZE`) on each of stdout and stderr")
+	fl.StringArrayVar(&f.env, "env", nil, "`KEY=VALUE` for the guest (repeatable); the host environment never reaches it")
+	fl.StringVar(&f.stdin, "stdin", "", "`FILE` to feed the guest's stdin, or - for ours (default: empty)")
+	fl.StringArrayVar(&f.dirs, "dir", nil, "`HOST[:GUEST][:ro|:rw]` directory preopened for the guest (repeatable; GUEST defaults to HOST made absolute; rw by default)")
 	fl.DurationVar(&f.clockResolution, "clock-resolution", sandbox.DefaultClockResolution, "guest clocks are rounded to this")
-	fl.BoolVar(&f.json, "json", false, "print the verdict as one JSON object on stdout")
-	fl.StringVar(&f.cacheDir, "cache-dir", "/var/cache/agentbox", "compiled-code cache (empty disables it)")
-	fl.StringVar(&f.stateDir, "state-dir", "/run/agentbox", "where uid slot locks live")
+	fl.BoolVar(&f.json, "json", false, "print the verdict (or the error) as one JSON object on stdout")
+	fl.StringVar(&f.verdictFile, "verdict-file", "", "also write the verdict (or the error) as JSON to `PATH`, atomically")
+	fl.StringVar(&f.cacheDir, "cache-dir", sandbox.DefaultCacheDir, "compiled-code cache `DIR` shared by every agentbox on the host (\"\" disables it)")
+	fl.StringVar(&f.cacheMaxSize, "cache-max-size", units.FormatSize(sandbox.DefaultCacheMaxBytes), "`SIZE` bound of the cache; least recently used entries are evicted past it")
+	fl.DurationVar(&f.compileTimeout, "compile-timeout", sandbox.DefaultCompileTimeout, "wall-clock budget of the sandboxed compile (invalid_module past it)")
+	fl.StringVar(&f.compileMemory, "compile-memory", units.FormatSize(sandbox.DefaultCompileMemory), "`SIZE` of memory for the sandboxed compile (invalid_module past it)")
+	fl.StringVar(&f.maxModuleSize, "max-module-size", units.FormatSize(sandbox.DefaultMaxModuleBytes), "refuse modules larger than this `SIZE` before reading them")
 	return cmd
 }
 
-// runModule parses the flags into a spec, runs it and prints the verdict.
-func runModule(ctx context.Context, f runFlags, args []string) (int, error) {
-	spec, closeStdin, err := f.spec(args)
-	if err != nil {
-		return exitUsage, err
+// runModule checks the request, runs it and reports the verdict; it returns the exit code.
+// Everything the caller can get wrong is checked before sandbox.New, so that a bad request
+// never gets as far as a spawn.
+func runModule(ctx context.Context, f runFlags, args []string, out output) int {
+	if out.verdictFile != "" {
+		if err := checkVerdictFile(out.verdictFile); err != nil {
+			out.verdictFile = "" // it cannot hold the error either
+			return out.fail(err)
+		}
 	}
-	defer closeStdin()
-	sb, err := sandbox.New(sandbox.Config{CacheDir: f.cacheDir, StateDir: f.stateDir})
+	req, err := f.request(args)
 	if err != nil {
-		return exitSandboxError, err
+		return out.fail(err)
+	}
+	defer req.close()
+	sb, err := newSandbox(req.config)
+	if err != nil {
+		return out.fail(err)
 	}
 	defer sb.Close()
-	if !f.json {
-		spec.Stdout, spec.Stderr = os.Stdout, os.Stderr
+	if !out.json {
+		req.spec.Stdout, req.spec.Stderr = out.stdout, out.stderr
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := sb.Run(ctx, spec)
+	res, err := sb.Run(ctx, req.spec)
 	if err != nil {
-		return exitUsage, err
+		out.warn(nonEmpty(sb.CacheWarning()))
+		return out.fail(verdict.Errorf(verdict.InvalidArgument, "", "", "the sandbox refused the task: %w", err))
 	}
-	if f.json {
-		return exitCodeFor(res.Outcome, res.ExitCode), printJSON(os.Stdout, res)
-	}
-	if res.Outcome != outcome.OK {
-		fmt.Fprintf(os.Stderr, "agentbox: %s: %s\n", res.Outcome, res.Message)
-	}
-	return exitCodeFor(res.Outcome, res.ExitCode), nil
+	return out.verdict(res)
 }
 
-// spec turns the typed flags into a sandbox.Spec, naming the flag and value on error.
-func (f runFlags) spec(args []string) (sandbox.Spec, func(), error) {
-	noop := func() {}
-	var s sandbox.Spec
-	var err error
-	if s.Module, err = os.ReadFile(args[0]); err != nil {
-		return s, noop, fmt.Errorf("cannot read module: %w", err)
+// newSandbox prepares the host side, first making sure this process has the privileges
+// every spawn needs (root alone is not enough inside a container).
+func newSandbox(cfg sandbox.Config) (*sandbox.Sandbox, error) {
+	if err := sandbox.CheckPrivileges(); err != nil {
+		return nil, setupError(err)
 	}
-	s.Args = append([]string{baseName(args[0])}, args[1:]...)
-	if s.Limits, err = f.limits(); err != nil {
-		return s, noop, err
+	sb, err := sandbox.New(cfg)
+	if err != nil {
+		return nil, setupError(err)
 	}
-	for _, kv := range f.env {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return s, noop, fmt.Errorf("--env %q: want KEY=VALUE", kv)
-		}
-	}
-	s.Env = f.env
-	for _, d := range f.dirs {
-		dir, err := parseDir(d)
-		if err != nil {
-			return s, noop, err
-		}
-		s.Dirs = append(s.Dirs, dir)
-	}
-	return f.openStdin(s)
+	return sb, nil
 }
 
-func (f runFlags) limits() (sandbox.Limits, error) {
-	mem, err := units.ParseSize(f.memory)
-	if err != nil {
-		return sandbox.Limits{}, fmt.Errorf("--memory: %w", err)
-	}
-	out, err := units.ParseSize(f.outputLimit)
-	if err != nil {
-		return sandbox.Limits{}, fmt.Errorf("--output-limit: %w", err)
-	}
-	checks := []struct {
-		bad bool
-		msg string
-	}{
-		{f.cpus <= 0, fmt.Sprintf("--cpus %g: must be more than 0", f.cpus)},
-		{f.pids <= 0, fmt.Sprintf("--pids %d: must be more than 0", f.pids)},
-		{f.timeout <= 0, fmt.Sprintf("--timeout %s: must be more than 0", f.timeout)},
-		{f.cpuTime < 0, fmt.Sprintf("--cpu-time %s: must not be negative", f.cpuTime)},
-		{out == 0, "--output-limit 0: must be more than 0"},
-		{f.clockResolution <= 0, fmt.Sprintf("--clock-resolution %s: must be more than 0", f.clockResolution)},
-	}
-	for _, c := range checks {
-		if c.bad {
-			return sandbox.Limits{}, fmt.Errorf("%s", c.msg)
-		}
-	}
-	return sandbox.Limits{MemoryBytes: mem, CPUs: f.cpus, Pids: f.pids, Timeout: f.timeout, CPUTime: f.cpuTime,
-		OutputBytes: out, ClockResolution: f.clockResolution}, nil
-}
-
-// parseDir parses HOST[:GUEST][:ro].
-func parseDir(s string) (sandbox.Dir, error) {
-	parts := strings.Split(s, ":")
-	d := sandbox.Dir{HostPath: parts[0]}
-	if len(parts) > 1 && parts[len(parts)-1] == "ro" {
-		d.ReadOnly, parts = true, parts[:len(parts)-1]
-	}
+// setupError classifies an error of sandbox.New. None is our fault during a run, and none
+// goes away by running the same command again, so all are exit 2, with a pointer to the
+// command that says what the host lacks.
+func setupError(err error) error {
 	switch {
-	case len(parts) > 2 || parts[0] == "":
-		return d, fmt.Errorf("--dir %q: want HOST[:GUEST][:ro]", s)
-	case len(parts) == 2 && parts[1] != "":
-		d.GuestPath = parts[1]
-	default:
-		d.GuestPath = parts[0]
+	case errors.Is(err, sandbox.ErrBadLimit):
+		return verdict.Errorf(verdict.InvalidArgument, "", "", "%w", err)
+	case errors.Is(err, sandbox.ErrUnsupported):
+		return verdict.Errorf(verdict.Unsupported, "", "", "%w (agentbox check lists what this host lacks)", err)
 	}
-	st, err := os.Stat(d.HostPath)
-	if err != nil {
-		return d, fmt.Errorf("--dir %q: %w", s, err)
-	}
-	if !st.IsDir() {
-		return d, fmt.Errorf("--dir %q: %s is not a directory", s, d.HostPath)
-	}
-	return d, nil
+	return verdict.Errorf(verdict.SetupFailed, "", "", "cannot prepare the sandbox: %w (agentbox check lists what this host lacks)", err)
 }
 
-func (f runFlags) openStdin(s sandbox.Spec) (sandbox.Spec, func(), error) {
-	switch f.stdin {
-	case "":
-		return s, func() {}, nil
-	case "-":
-		s.Stdin = os.Stdin
-		return s, func() {}, nil
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
 	}
-	file, err := os.Open(f.stdin)
-	if err != nil {
-		return s, func() {}, fmt.Errorf("--stdin: %w", err)
-	}
-	s.Stdin = file
-	return s, func() { file.Close() }, nil
-}
-
-func baseName(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		return p[i+1:]
-	}
-	return p
-}
-
-// jsonVerdict is the --json contract (README: users script against these names).
-type jsonVerdict struct {
-	Outcome         outcome.Outcome `json:"outcome"`
-	Message         string          `json:"message"`
-	ExitCode        uint32          `json:"exit_code"`
-	Stdout          string          `json:"stdout"`
-	Stderr          string          `json:"stderr"`
-	StdoutTruncated bool            `json:"stdout_truncated"`
-	StderrTruncated bool            `json:"stderr_truncated"`
-	Usage           sandbox.Usage   `json:"usage"`
-	Limits          jsonLimits      `json:"limits"`
-}
-
-// jsonLimits echoes the limits as applied, in the units the flags take.
-type jsonLimits struct {
-	Memory          string  `json:"memory"`
-	MemoryBytes     uint64  `json:"memory_bytes"`
-	CPUs            float64 `json:"cpus"`
-	Pids            int64   `json:"pids"`
-	Timeout         string  `json:"timeout"`
-	CPUTime         string  `json:"cpu_time,omitempty"`
-	OutputLimit     string  `json:"output_limit"`
-	ClockResolution string  `json:"clock_resolution"`
-}
-
-func printJSON(w io.Writer, r sandbox.Result) error {
-	l := r.Limits
-	v := jsonVerdict{Outcome: r.Outcome, Message: r.Message, ExitCode: r.ExitCode,
-		Stdout: string(r.Stdout), Stderr: string(r.Stderr),
-		StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated, Usage: r.Usage,
-		Limits: jsonLimits{Memory: units.FormatSize(l.MemoryBytes), MemoryBytes: l.MemoryBytes, CPUs: l.CPUs, Pids: l.Pids,
-			Timeout: l.Timeout.String(), OutputLimit: units.FormatSize(l.OutputBytes), ClockResolution: l.ClockResolution.String()}}
-	if l.CPUTime > 0 {
-		v.Limits.CPUTime = l.CPUTime.String()
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return []string{s}
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/agentbox/agentbox/internal/privtest"
 )
 
 func binary(b *testing.B) string {
@@ -21,9 +23,7 @@ func binary(b *testing.B) string {
 	if _, err := os.Stat(bin); err != nil {
 		b.Fatalf("agentbox binary: %v (run make build, or set AGENTBOX_BIN)", err)
 	}
-	if os.Geteuid() != 0 {
-		b.Skip("agentbox run needs root")
-	}
+	privtest.RequireRoot(b) // agentbox run maps task uids and manages cgroups
 	return bin
 }
 
@@ -49,7 +49,7 @@ func benchRun(b *testing.B, module string, cache bool) {
 	if cache {
 		cacheDir = b.TempDir()
 	}
-	args := []string{"run", "--cache-dir", cacheDir, "--state-dir", b.TempDir(), module}
+	args := []string{"run", "--cache-dir", cacheDir, module}
 	timed(b, bin, args...) // warm: page cache, compile cache
 	var run, plain []time.Duration
 	b.ResetTimer()

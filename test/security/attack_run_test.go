@@ -1,3 +1,5 @@
+//go:build linux
+
 package security
 
 import (
@@ -6,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/agentbox/agentbox/internal/privtest"
 	"io"
 	"net"
 	"os"
@@ -17,9 +18,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentbox/agentbox/internal/privtest"
+	"github.com/agentbox/agentbox/internal/testhook"
 	"github.com/agentbox/agentbox/outcome"
 	"github.com/agentbox/agentbox/sandbox"
 )
+
+// job is one Run: the public spec, and the test hooks that travel in its context (a native
+// payload in place of the module, walls taken down, the child's pid on start).
+type job struct {
+	sandbox.Spec
+	hooks testhook.Hooks
+}
+
+// payloadJob runs the native payload name (argv[0] is its name) under l.
+func payloadJob(name string, l sandbox.Limits) job {
+	return job{Spec: sandbox.Spec{Args: []string{name}, Limits: l}, hooks: testhook.Hooks{Payload: name}}
+}
 
 // attack is one row of the attack table: the documented columns (exported, they are what
 // docs/SECURITY.md shows) and how to run it (unexported).
@@ -35,19 +50,25 @@ type attack struct {
 	module    func(testing.TB) []byte // for From "module"
 	args      []string                // argv after the program name
 	limits    sandbox.Limits
-	prefix    bool                                                        // Expect is a prefix of the result (the rest is a count that varies)
-	wasiErrno bool                                                        // the module exits with a WASI errno: show its name
-	setup     func(t *testing.T, sb *sandbox.Sandbox, spec *sandbox.Spec) // dirs, listeners, neighbour tasks
-	cancel    time.Duration                                               // cancel the run's context after this long
-	observe   func(t *testing.T, res sandbox.Result) string               // replaces the default reading
-	check     func(t *testing.T, spec sandbox.Spec, res sandbox.Result)   // further exact assertions
+	compile   sandbox.CompileLimits                           // the compile budget, where the row is about it (its own sandbox)
+	prefix    bool                                            // Expect is a prefix of the result (the rest is a count that varies)
+	wasiErrno bool                                            // the module exits with a WASI errno: show its name
+	setup     func(t *testing.T, sb *sandbox.Sandbox, j *job) // dirs, listeners, neighbour tasks, hooks
+	cancel    bool                                            // cancel the run's context once its guest runs
+	observe   func(t *testing.T, res sandbox.Result) string   // replaces the default reading
+	check     func(t *testing.T, j job, res sandbox.Result)   // further exact assertions
 }
 
-// newSandbox is a sandbox with a state dir of the test's own.
+// newSandbox is a sandbox with the defaults the CLI uses, without a compile cache.
 func newSandbox(t *testing.T) *sandbox.Sandbox {
 	t.Helper()
+	return newSandboxWith(t, sandbox.Config{})
+}
+
+func newSandboxWith(t *testing.T, cfg sandbox.Config) *sandbox.Sandbox {
+	t.Helper()
 	privtest.RequireRoot(t)
-	sb, err := sandbox.New(sandbox.Config{StateDir: t.TempDir()})
+	sb, err := sandbox.New(cfg)
 	if err != nil {
 		t.Fatalf("sandbox.New: %v", err)
 	}
@@ -55,43 +76,76 @@ func newSandbox(t *testing.T) *sandbox.Sandbox {
 	return sb
 }
 
-// runSpec runs one task, bounded by a generous context so a hang fails instead of stalling
-// the suite (every row sets a tighter limit of its own where it needs one).
-func runSpec(t *testing.T, sb *sandbox.Sandbox, spec sandbox.Spec, cancelAfter time.Duration) sandbox.Result {
+// runJob runs one task to its verdict. Its own limits bound it (every row sets a tighter
+// timeout where it needs one, and the compile has its budget); a hang of ours is the test
+// binary's -timeout to report, with every goroutine, never a wall-clock guess of ours.
+func runJob(t *testing.T, sb *sandbox.Sandbox, j job) sandbox.Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if cancelAfter > 0 {
-		time.AfterFunc(cancelAfter, cancel)
-	}
-	res, err := sb.Run(ctx, spec)
+	res, err := sb.Run(testhook.With(context.Background(), j.hooks), j.Spec)
 	if err != nil {
 		t.Fatalf("Run refused the spec: %v", err)
 	}
 	return res
 }
 
-// specFor builds the row's spec: the payload or module, argv, limits, then its setup.
-func (a attack) specFor(t *testing.T, sb *sandbox.Sandbox) sandbox.Spec {
-	spec := sandbox.Spec{Limits: a.limits}
+// runCancelled runs j and cancels its context once its guest runs (the child is in stage
+// two): the caller cancels a task that is under way, not one still being set up.
+func runCancelled(t *testing.T, sb *sandbox.Sandbox, j job) sandbox.Result {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	started, running := make(chan int, 1), make(chan string, 1)
+	go func() {
+		running <- stageTwoState(<-started)
+		cancel()
+	}()
+	onStart := j.hooks.OnStart
+	j.hooks.OnStart = func(pid int) {
+		if onStart != nil {
+			onStart(pid)
+		}
+		started <- pid
+	}
+	res, err := sb.Run(testhook.With(ctx, j.hooks), j.Spec)
+	close(started) // OnStart is called within Run only: a task that never started reads pid 0
+	if err != nil {
+		t.Fatalf("Run refused the spec: %v", err)
+	}
+	if state := <-running; state != "" {
+		t.Fatalf("cancel: the guest never ran (%s); verdict %s %q", state, res.Outcome, res.Message)
+	}
+	return res
+}
+
+// jobFor builds the row's job: the payload or module, argv, limits, then its setup.
+func (a attack) jobFor(t *testing.T, sb *sandbox.Sandbox) job {
+	j := job{Spec: sandbox.Spec{Limits: a.limits}}
 	if a.From == "payload" {
-		spec.Payload = a.payload
-		spec.Args = append([]string{a.payload}, a.args...)
+		j.hooks.Payload = a.payload
+		j.Args = append([]string{a.payload}, a.args...)
 	} else {
-		spec.Module = a.module(t)
-		spec.Args = append([]string{"main.wasm"}, a.args...)
+		j.Module = a.module(t)
+		j.Args = append([]string{"main.wasm"}, a.args...)
 	}
 	if a.setup != nil {
-		a.setup(t, sb, &spec)
+		a.setup(t, sb, &j)
 	}
-	return spec
+	return j
 }
 
 // runAttack runs one row and asserts its Expect exactly, then its extra checks.
 func runAttack(t *testing.T, sb *sandbox.Sandbox, a attack) sandbox.Result {
 	t.Helper()
-	spec := a.specFor(t, sb)
-	res := runSpec(t, sb, spec, a.cancel)
+	if a.compile != (sandbox.CompileLimits{}) {
+		sb = newSandboxWith(t, sandbox.Config{Compile: a.compile})
+	}
+	j := a.jobFor(t, sb)
+	var res sandbox.Result
+	if a.cancel {
+		res = runCancelled(t, sb, j)
+	} else {
+		res = runJob(t, sb, j)
+	}
 	got := observe(t, a, res)
 	if got != a.Expect && !(a.prefix && strings.HasPrefix(got, a.Expect)) {
 		t.Fatalf("%s: got %q, want %q\noutcome %s (code %d): %s\nstdout: %.300q\nstderr: %.600s",
@@ -101,7 +155,7 @@ func runAttack(t *testing.T, sb *sandbox.Sandbox, a attack) sandbox.Result {
 		t.Fatalf("%s: a module caused sandbox_error (%s): only our own faults may", a.Name, res.Message)
 	}
 	if a.check != nil {
-		a.check(t, spec, res)
+		a.check(t, j, res)
 	}
 	return res
 }
@@ -182,13 +236,13 @@ func hostDir(t *testing.T) string {
 }
 
 // withWritableDir offers one writable preopen.
-func withWritableDir(t *testing.T, _ *sandbox.Sandbox, spec *sandbox.Spec) {
-	spec.Dirs = []sandbox.Dir{{HostPath: hostDir(t), GuestPath: "/data"}}
+func withWritableDir(t *testing.T, _ *sandbox.Sandbox, j *job) {
+	j.Dirs = []sandbox.Dir{{HostPath: hostDir(t), GuestPath: "/data"}}
 }
 
 // escapeFixture is a preopen "inside" with a secret next to it, "outside", and symlinks
 // the host made inside that lead to it: absolute, relative, and to the host's /etc.
-func escapeFixture(t *testing.T, _ *sandbox.Sandbox, spec *sandbox.Spec) {
+func escapeFixture(t *testing.T, _ *sandbox.Sandbox, j *job) {
 	inside := hostDir(t)
 	outside := filepath.Join(filepath.Dir(inside), "outside")
 	must(t, os.Mkdir(outside, 0o755))
@@ -198,7 +252,7 @@ func escapeFixture(t *testing.T, _ *sandbox.Sandbox, spec *sandbox.Spec) {
 	must(t, os.Symlink("../outside/secret", filepath.Join(inside, "rellink")))
 	must(t, os.Symlink("/etc/hostname", filepath.Join(inside, "etclink")))
 	must(t, os.WriteFile(filepath.Join(inside, "own"), []byte("own file\n"), 0o644))
-	spec.Dirs = []sandbox.Dir{{HostPath: inside, GuestPath: "/data"}}
+	j.Dirs = []sandbox.Dir{{HostPath: inside, GuestPath: "/data"}}
 }
 
 func must(t *testing.T, err error) {
@@ -209,7 +263,7 @@ func must(t *testing.T, err error) {
 }
 
 // noSecretLeak: whatever the guest printed, the outside file's contents are not in it.
-func noSecretLeak(t *testing.T, _ sandbox.Spec, res sandbox.Result) {
+func noSecretLeak(t *testing.T, _ job, res sandbox.Result) {
 	if bytes.Contains(res.Stdout, []byte("host secret")) {
 		t.Fatalf("the guest read the file outside its preopen: %q", res.Stdout)
 	}
@@ -217,7 +271,7 @@ func noSecretLeak(t *testing.T, _ sandbox.Spec, res sandbox.Result) {
 
 // hostListener opens a TCP listener on the host's 127.0.0.1, passes its port as the last
 // argument, and fails the test if anything ever connected to it.
-func hostListener(t *testing.T, _ *sandbox.Sandbox, spec *sandbox.Spec) {
+func hostListener(t *testing.T, _ *sandbox.Sandbox, j *job) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	var mu sync.Mutex
@@ -242,23 +296,24 @@ func hostListener(t *testing.T, _ *sandbox.Sandbox, spec *sandbox.Spec) {
 			t.Errorf("the host listener accepted %d connection(s) from the sandbox", accepted)
 		}
 	})
-	spec.Args = append(spec.Args, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	j.Args = append(j.Args, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 }
 
-// neighbour starts another task running payload (with spec tweaks) and returns once it
-// has started and printed its first line, stopping it when the test ends. It returns that
-// task's host pid.
-func neighbour(t *testing.T, sb *sandbox.Sandbox, payload string, args []string, unsafe sandbox.Unsafe) int {
+// neighbour starts another task running payload (with walls taken down as unsafe says)
+// and returns once it has started and printed its first line, stopping it when the test
+// ends. It returns that task's host pid. Its timeout is far beyond any attack: it must
+// live until the cleanup cancels it, however slow the machine.
+func neighbour(t *testing.T, sb *sandbox.Sandbox, payload string, args []string, unsafe testhook.Unsafe) int {
 	t.Helper()
 	pr, pw, err := os.Pipe()
 	must(t, err)
 	pidCh := make(chan int, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan sandbox.Result, 1)
+	hooks := testhook.Hooks{Payload: payload, Unsafe: unsafe, OnStart: func(pid int) { pidCh <- pid }}
 	go func() {
-		res, _ := sb.Run(ctx, sandbox.Spec{Payload: payload, Args: append([]string{payload}, args...),
-			Unsafe: unsafe, Stdout: pw, Limits: sandbox.Limits{Timeout: 30 * time.Second},
-			OnStart: func(pid int) { pidCh <- pid }})
+		res, _ := sb.Run(testhook.With(ctx, hooks), sandbox.Spec{Args: append([]string{payload}, args...),
+			Stdout: pw, Limits: sandbox.Limits{Timeout: time.Hour}})
 		pw.Close()
 		done <- res
 	}()
@@ -269,21 +324,19 @@ func neighbour(t *testing.T, sb *sandbox.Sandbox, payload string, args []string,
 		}
 		pr.Close()
 	})
-	pid := <-pidCh
-	line := make(chan string, 1)
-	go func() {
-		s, _ := bufio.NewReader(pr).ReadString('\n')
-		line <- s
-		io.Copy(io.Discard, pr)
-	}()
+	var pid int
 	select {
-	case l := <-line:
-		if l == "" {
-			t.Fatalf("neighbour %s printed nothing", payload)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("neighbour %s did not start", payload)
+	case pid = <-pidCh:
+	case res := <-done:
+		done <- res // for the cleanup
+		t.Fatalf("neighbour %s ended before it started: %s %q", payload, res.Outcome, res.Message)
 	}
+	// The first line, or EOF if the task ends first (its stdout closes with it).
+	s, _ := bufio.NewReader(pr).ReadString('\n')
+	if s == "" {
+		t.Fatalf("neighbour %s printed nothing", payload)
+	}
+	go io.Copy(io.Discard, pr)
 	return pid
 }
 

@@ -1,10 +1,11 @@
+//go:build linux
+
 package security
 
 import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"github.com/agentbox/agentbox/internal/privtest"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,9 +13,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/agentbox/agentbox/internal/privtest"
+	"github.com/agentbox/agentbox/internal/testhook"
 	"github.com/agentbox/agentbox/outcome"
 	"github.com/agentbox/agentbox/sandbox"
 )
@@ -29,8 +33,8 @@ func TestFilesystemIsolation(t *testing.T) {
 		dir := hostDir(t)
 		must(t, os.WriteFile(filepath.Join(dir, "in.txt"), []byte("input\n"), 0o644))
 		// fs.wasm exits 11 when it cannot create out.txt: the preopen is mounted read-only.
-		res := runSpec(t, sb, sandbox.Spec{Module: sharedModule("fs.wasm")(t),
-			Dirs: []sandbox.Dir{{HostPath: dir, GuestPath: "/data", ReadOnly: true}}}, 0)
+		res := runJob(t, sb, job{Spec: sandbox.Spec{Module: sharedModule("fs.wasm")(t),
+			Dirs: []sandbox.Dir{{HostPath: dir, GuestPath: "/data", ReadOnly: true}}}})
 		if res.Outcome != outcome.Exit || res.ExitCode != 11 {
 			t.Fatalf("got %s (code %d) %q, want exit 11 (creating out.txt refused)", res.Outcome, res.ExitCode, res.Message)
 		}
@@ -48,8 +52,8 @@ func TestAgentToAgentIsolation(t *testing.T) {
 	runRows(t, rowsOf(4))
 	t.Run("concurrent tasks have distinct unprivileged host uids", func(t *testing.T) {
 		sb := newSandbox(t)
-		a := neighbour(t, sb, "sleep-forever", nil, sandbox.Unsafe{})
-		b := neighbour(t, sb, "sleep-forever", nil, sandbox.Unsafe{})
+		a := neighbour(t, sb, "sleep-forever", nil, testhook.Unsafe{})
+		b := neighbour(t, sb, "sleep-forever", nil, testhook.Unsafe{})
 		ua, ub := hostUID(t, a), hostUID(t, b)
 		if ua == ub || ua < 1_000_000_000 || ub < 1_000_000_000 {
 			t.Fatalf("host uids %d and %d: want two distinct uids from the task range (>= 1e9)", ua, ub)
@@ -95,7 +99,7 @@ func TestMemoryQuotaEnforcement(t *testing.T) {
 		// kill, one page or a per-CPU charge batch past memory.max (seen: +4096 bytes in the
 		// v2 VM); v1's max_usage_in_bytes never passes the limit. The wall holds either way.
 		const limit, slack = 64 << 20, 256 << 10
-		res := runSpec(t, sb, sandbox.Spec{Payload: "mem-hog", Limits: sandbox.Limits{MemoryBytes: limit}}, 0)
+		res := runJob(t, sb, payloadJob("mem-hog", sandbox.Limits{MemoryBytes: limit}))
 		if res.Outcome != outcome.MemoryLimit || res.Usage.PeakMemoryBytes > limit+slack {
 			t.Fatalf("got %s, peak %d bytes; want memory_limit with peak <= %d + %d", res.Outcome, res.Usage.PeakMemoryBytes, limit, slack)
 		}
@@ -106,7 +110,7 @@ func TestCPUQuotaEnforcement(t *testing.T) {
 	runRows(t, rowsOf(8))
 	t.Run("half a core for 2 s", func(t *testing.T) {
 		sb := newSandbox(t)
-		res := runSpec(t, sb, sandbox.Spec{Payload: "spin", Limits: sandbox.Limits{CPUs: 0.5, Timeout: 2 * time.Second}}, 0)
+		res := runJob(t, sb, payloadJob("spin", sandbox.Limits{CPUs: 0.5, Timeout: 2 * time.Second}))
 		// The quota is enforced per 100 ms period; allow one period of slack each way
 		// plus the child's start-up, and require that the spinner did run.
 		limit := res.Usage.WallMS/2 + 250
@@ -121,23 +125,26 @@ func TestResourceCleanupOnTermination(t *testing.T) {
 	runRows(t, rowsOf(9))
 	ends := []struct {
 		name string
-		spec sandbox.Spec
+		job  job
 		want outcome.Outcome
 	}{
-		{name: "success", spec: sandbox.Spec{Module: sharedModule("hello.wasm")(t)}, want: outcome.OK},
-		{name: "timeout kill", spec: sandbox.Spec{Payload: "spin", Limits: sandbox.Limits{Timeout: time.Second}}, want: outcome.Timeout},
-		{name: "OOM kill", spec: sandbox.Spec{Payload: "mem-hog", Limits: sandbox.Limits{MemoryBytes: 64 << 20}}, want: outcome.MemoryLimit},
-		{name: "thread bomb", spec: sandbox.Spec{Payload: "thread-bomb", Limits: sandbox.Limits{Pids: 32}}, want: outcome.SandboxError},
+		{name: "success", job: job{Spec: sandbox.Spec{Module: sharedModule("hello.wasm")(t)}}, want: outcome.OK},
+		{name: "timeout kill", job: payloadJob("spin", sandbox.Limits{Timeout: time.Second}), want: outcome.Timeout},
+		{name: "OOM kill", job: payloadJob("mem-hog", sandbox.Limits{MemoryBytes: 64 << 20}), want: outcome.MemoryLimit},
+		{name: "thread bomb", job: payloadJob("thread-bomb", sandbox.Limits{Pids: 32}), want: outcome.PidsLimit},
 	}
 	for _, e := range ends {
 		t.Run("after "+e.name, func(t *testing.T) {
 			privtest.RequireRoot(t)
-			state := t.TempDir()
-			sb, err := sandbox.New(sandbox.Config{StateDir: state})
+			// The private compile (no cache) goes to a scratch dir under TMPDIR: this one,
+			// so that what it leaves is this run's alone to count.
+			scratch := t.TempDir()
+			t.Setenv("TMPDIR", scratch)
+			sb, err := sandbox.New(sandbox.Config{})
 			must(t, err)
 			defer sb.Close()
-			seen := watchTaskPids(t, &e.spec)
-			res := runSpec(t, sb, e.spec, 0)
+			seen := watchTaskPids(t, &e.job)
+			res := runJob(t, sb, e.job)
 			pids := seen()
 			if res.Outcome != e.want {
 				t.Fatalf("outcome %s (%s), want %s", res.Outcome, res.Message, e.want)
@@ -153,18 +160,21 @@ func TestResourceCleanupOnTermination(t *testing.T) {
 			if dirs := taskCgroupDirs(t); len(dirs) > 0 {
 				t.Errorf("cgroup dirs left: %v", dirs)
 			}
-			if extra := stateLeftovers(t, state); len(extra) > 0 {
-				t.Errorf("state dir holds more than slot locks: %v", extra)
+			if extra := slotLeftovers(t); len(extra) > 0 {
+				t.Errorf("%s holds more than uid locks: %v", sandbox.SlotLockDir, extra)
+			}
+			if left, _ := os.ReadDir(scratch); len(left) > 0 {
+				t.Errorf("the private compile left %v in %s", left, scratch)
 			}
 		})
 	}
 	t.Run("no fd or mount leaks over 20 runs", func(t *testing.T) {
 		sb := newSandbox(t)
 		hello := sharedModule("hello.wasm")(t)
-		runSpec(t, sb, sandbox.Spec{Module: hello}, 0) // warm up: lazily opened runtime fds
+		runJob(t, sb, job{Spec: sandbox.Spec{Module: hello}}) // warm up: lazily opened runtime fds
 		fds, mounts := countFDs(t), countMounts(t)
 		for range 20 {
-			if res := runSpec(t, sb, sandbox.Spec{Module: hello}, 0); res.Outcome != outcome.OK {
+			if res := runJob(t, sb, job{Spec: sandbox.Spec{Module: hello}}); res.Outcome != outcome.OK {
 				t.Fatalf("run: %s %s", res.Outcome, res.Message)
 			}
 		}
@@ -174,18 +184,21 @@ func TestResourceCleanupOnTermination(t *testing.T) {
 	})
 }
 
-// watchTaskPids chains an OnStart that records the child's pid and then, until the run
+// watchTaskPids sets an OnStart that records the run child's pid and then, until the run
 // ends, every pid and thread id found in the task's cgroup dirs. The returned function
-// stops the watch and lists what it saw.
-func watchTaskPids(t *testing.T, spec *sandbox.Spec) func() []int {
+// stops the watch and lists what it saw. (OnStart sees the run child only: the compile
+// child before it is the sandbox's own.)
+func watchTaskPids(t *testing.T, j *job) func() []int {
 	var mu sync.Mutex
 	seen := map[int]bool{}
 	stop := make(chan struct{})
 	done := make(chan struct{})
-	spec.OnStart = func(pid int) {
+	var started atomic.Bool
+	j.hooks.OnStart = func(pid int) {
 		mu.Lock()
 		seen[pid] = true
 		mu.Unlock()
+		started.Store(true)
 		go func() {
 			defer close(done)
 			for {
@@ -206,9 +219,8 @@ func watchTaskPids(t *testing.T, spec *sandbox.Spec) func() []int {
 	}
 	return func() []int {
 		close(stop)
-		select {
-		case <-done:
-		case <-time.After(time.Second): // OnStart never ran
+		if started.Load() { // OnStart runs within Run: by now it has, or never will
+			<-done
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -258,17 +270,17 @@ func pidsIn(dir string) []int {
 	return pids
 }
 
-// stateLeftovers lists files in the state dir other than slots/slot-N locks.
-func stateLeftovers(t *testing.T, state string) []string {
+// slotLeftovers lists what the host-wide uid lock dir holds besides uid-N lock files.
+func slotLeftovers(t *testing.T) []string {
+	entries, err := os.ReadDir(sandbox.SlotLockDir)
+	must(t, err)
 	var extra []string
-	slot := regexp.MustCompile(`^slots/slot-\d+$`)
-	filepath.WalkDir(state, func(p string, d fs.DirEntry, err error) error {
-		rel, _ := filepath.Rel(state, p)
-		if err == nil && !d.IsDir() && !slot.MatchString(rel) {
-			extra = append(extra, rel)
+	lock := regexp.MustCompile(`^uid-\d+$`)
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !lock.MatchString(e.Name()) {
+			extra = append(extra, e.Name())
 		}
-		return nil
-	})
+	}
 	return extra
 }
 

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package security is agentbox's security suite: every invariant of DESIGN.md attacked
 // twice, from a malicious wasm module and from a native payload that stands for a guest
 // that already escaped wazero, run inside the very same sandbox setup.

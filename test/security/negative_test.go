@@ -1,3 +1,5 @@
+//go:build linux
+
 package security
 
 import (
@@ -8,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentbox/agentbox/internal/testhook"
 	"github.com/agentbox/agentbox/sandbox"
 )
 
@@ -18,7 +21,7 @@ import (
 type negative struct {
 	name    string
 	attack  attack // Expect is ignored: wantOn and wantOff replace it
-	on, off sandbox.Unsafe
+	on, off testhook.Unsafe
 	wantOn  string
 	wantOff string
 	prefix  bool // wantOff is a prefix (a count follows)
@@ -39,19 +42,19 @@ func TestNegativeControls(t *testing.T) {
 	forks := quickPayload("fork-bomb")
 	forks.limits.Pids = 32
 
-	noSeccomp := sandbox.Unsafe{NoSeccomp: true}
+	noSeccomp := testhook.Unsafe{NoSeccomp: true}
 	controls := []negative{
 		{name: "seccomp off: socket opens, the net namespace has no route to the host",
 			attack: inet, off: noSeccomp, wantOn: "socket EPERM", wantOff: "connect ENETUNREACH"},
 		{name: "seccomp and net namespace off: connects to the host listener",
-			attack: inet, on: noSeccomp, off: sandbox.Unsafe{NoSeccomp: true, NoNetNamespace: true},
+			attack: inet, on: noSeccomp, off: testhook.Unsafe{NoSeccomp: true, NoNetNamespace: true},
 			wantOn: "connect ENETUNREACH", wantOff: "connect ok"},
 		{name: "net namespace off: seccomp still refuses the socket",
-			attack: inet, off: sandbox.Unsafe{NoNetNamespace: true}, wantOn: "socket EPERM", wantOff: "socket EPERM"},
+			attack: inet, off: testhook.Unsafe{NoNetNamespace: true}, wantOn: "socket EPERM", wantOff: "socket EPERM"},
 		{name: "seccomp off: abstract socket on the host is out of reach (net namespace)",
 			attack: unixHost, off: noSeccomp, wantOn: "socket EPERM", wantOff: "connect ECONNREFUSED"},
 		{name: "seccomp and net namespace off: abstract socket on the host connects",
-			attack: unixHost, on: noSeccomp, off: sandbox.Unsafe{NoSeccomp: true, NoNetNamespace: true},
+			attack: unixHost, on: noSeccomp, off: testhook.Unsafe{NoSeccomp: true, NoNetNamespace: true},
 			wantOn: "connect ECONNREFUSED", wantOff: "connect ok"},
 		{name: "seccomp off: unshare meets the thread rule and dropped capabilities",
 			attack: quickPayload("unshare-probe"), off: noSeccomp,
@@ -63,18 +66,18 @@ func TestNegativeControls(t *testing.T) {
 		{name: "seccomp off: mount refused without capabilities",
 			attack: quickPayload("mount-tmpfs"), off: noSeccomp, wantOn: "EPERM", wantOff: "EPERM"},
 		{name: "seccomp off and capabilities kept: mount succeeds",
-			attack: quickPayload("mount-tmpfs"), on: noSeccomp, off: sandbox.Unsafe{NoSeccomp: true, KeepCapabilities: true},
+			attack: quickPayload("mount-tmpfs"), on: noSeccomp, off: testhook.Unsafe{NoSeccomp: true, KeepCapabilities: true},
 			wantOn: "EPERM", wantOff: "ok"},
 		{name: "seccomp off and capabilities kept: sethostname succeeds",
-			attack: quickPayload("sethostname"), on: noSeccomp, off: sandbox.Unsafe{NoSeccomp: true, KeepCapabilities: true},
+			attack: quickPayload("sethostname"), on: noSeccomp, off: testhook.Unsafe{NoSeccomp: true, KeepCapabilities: true},
 			wantOn: "EPERM", wantOff: "ok"},
 		{name: "capabilities kept: seccomp still refuses mount",
-			attack: quickPayload("mount-tmpfs"), off: sandbox.Unsafe{KeepCapabilities: true}, wantOn: "EPERM", wantOff: "EPERM"},
+			attack: quickPayload("mount-tmpfs"), off: testhook.Unsafe{KeepCapabilities: true}, wantOn: "EPERM", wantOff: "EPERM"},
 		{name: "pids limit off: the thread bomb meets the next wall",
-			attack: bomb, off: sandbox.Unsafe{NoPidsLimit: true},
-			wantOn: "outcome sandbox_error", wantOff: "outcome memory_limit"},
+			attack: bomb, off: testhook.Unsafe{NoPidsLimit: true},
+			wantOn: "outcome pids_limit", wantOff: "outcome memory_limit"},
 		{name: "memory limit off: wazero's linear-memory cap still answers",
-			attack: grow, off: sandbox.Unsafe{NoMemoryLimit: true},
+			attack: grow, off: testhook.Unsafe{NoMemoryLimit: true},
 			wantOn: "outcome memory_limit", wantOff: "outcome memory_limit"},
 	}
 	sb := newSandbox(t)
@@ -82,17 +85,17 @@ func TestNegativeControls(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			for _, run := range []struct {
 				label  string
-				unsafe sandbox.Unsafe
+				unsafe testhook.Unsafe
 				want   string
 				prefix bool
 			}{{"on", c.on, c.wantOn, false}, {"off", c.off, c.wantOff, c.prefix}} {
 				a := c.attack
 				a.Name, a.Expect, a.prefix = a.Name+" ("+run.label+")", run.want, run.prefix
 				setup, u := a.setup, run.unsafe
-				a.setup = func(t *testing.T, sb *sandbox.Sandbox, spec *sandbox.Spec) {
-					spec.Unsafe = u
+				a.setup = func(t *testing.T, sb *sandbox.Sandbox, j *job) {
+					j.hooks.Unsafe = u
 					if setup != nil {
-						setup(t, sb, spec)
+						setup(t, sb, j)
 					}
 				}
 				runAttack(t, sb, a)
@@ -105,7 +108,7 @@ var abstractSeq atomic.Int64
 
 // hostAbstractListener binds an abstract unix socket in the host's network namespace and
 // passes its name (without the leading NUL) to the attacker.
-func hostAbstractListener(t *testing.T, _ *sandbox.Sandbox, spec *sandbox.Spec) {
+func hostAbstractListener(t *testing.T, _ *sandbox.Sandbox, j *job) {
 	name := fmt.Sprintf("agentbox-host-%d-%d", os.Getpid(), abstractSeq.Add(1))
 	ln, err := net.Listen("unix", "@"+name)
 	must(t, err)
@@ -119,5 +122,5 @@ func hostAbstractListener(t *testing.T, _ *sandbox.Sandbox, spec *sandbox.Spec) 
 		}
 	}()
 	t.Cleanup(func() { ln.Close() })
-	spec.Args = append(spec.Args, name)
+	j.Args = append(j.Args, name)
 }

@@ -14,7 +14,7 @@ go build -o "$out/agentbox" ./cmd/agentbox
 # Under TCG everything runs several times slower: generous per-binary timeouts, and the
 # harness's own timeout above their sum.
 exec bash test/vm/run.sh --tree . --timeout "${VM_TIMEOUT:-1500}" \
-  --copy "$out/agentbox" --env "AGENTBOX_CLI=$out/agentbox" --copy "$PWD/docs" \
+  --copy "$out/agentbox" --env "AGENTBOX_CLI=$out/agentbox" --copy "$PWD/docs" --copy "$PWD/examples" \
   "$out/probe.test@test/vm/probe" -test.v -test.timeout 5m --- \
   "$out/cgroups.test@cgroups" -test.v -test.timeout 10m --- \
   "$out/sandbox.test@sandbox" -test.v -test.timeout 15m --- \

@@ -40,8 +40,9 @@
 # from the caller's directory; default: the caller's directory). CWD/testdata
 # is copied automatically. Shared libraries (ldd) are copied too.
 #
-# Exit status: 0 only if every binary ran and exited 0. 1 on test failure,
-# timeout or missing result; 2 on usage or host errors.
+# Exit status: 0 only if every binary ran, exited 0 and left its cgroup as it
+# found it (no process, child cgroup or enabled controller left behind). 1 on
+# test failure, leftovers, timeout or missing result; 2 on usage or host errors.
 set -euo pipefail
 
 prog=${0##*/}
@@ -365,16 +366,24 @@ EOF
 	for e in "${ENVS[@]}"; do printf 'export %s\n' "$(sq "$e")"; done
 	cat <<'EOF'
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
+# cleanup_svc NAME [IDX]: kill and remove whatever is left in the service cgroup. After
+# binary IDX anything left (processes, child cgroups, controllers still enabled for
+# children) is a LEAK, which fails that binary: it must leave its cgroup as it found it.
+# Before a binary (no IDX) there is nothing to blame, so it only warns.
 cleanup_svc() {
 	[ -d $SVC ] || return 0
+	tag=WARN
+	[ -n "${2:-}" ] && tag="LEAK $2"
 	left=$(cat $SVC/cgroup.procs | wc -l)
 	for d in $(find $SVC -mindepth 1 -type d); do left=$((left + $(cat $d/cgroup.procs | wc -l))); done
-	[ "$left" -gt 0 ] && echo "@@AGENTBOX-VM WARN $1 left $left process(es) behind in its cgroup: killed"
+	[ "$left" -gt 0 ] && echo "@@AGENTBOX-VM $tag $1 left $left process(es) behind in its cgroup: killed"
+	ctl=$(cat $SVC/cgroup.subtree_control)
+	[ -n "$ctl" ] && echo "@@AGENTBOX-VM $tag $1 left controllers enabled for children of its cgroup: $ctl"
 	echo 1 >$SVC/cgroup.kill 2>/dev/null
 	i=0
 	while grep -q '^populated 1' $SVC/cgroup.events && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 	sub=$(find $SVC -mindepth 1 -type d | wc -l)
-	[ "$sub" -gt 0 ] && echo "@@AGENTBOX-VM WARN $1 left $sub cgroup(s) behind: $(find $SVC -mindepth 1 -type d | sed "s|^$CG||" | tr '\n' ' ' | sed 's/ $//')"
+	[ "$sub" -gt 0 ] && echo "@@AGENTBOX-VM $tag $1 left $sub cgroup(s) behind: $(find $SVC -mindepth 1 -type d | sed "s|^$CG||" | tr '\n' ' ' | sed 's/ $//')"
 	find $SVC -depth -type d -exec rmdir {} \; 2>/dev/null
 	[ -d $SVC ] && echo "@@AGENTBOX-VM WARN could not remove $SVC"
 }
@@ -406,7 +415,7 @@ run_one() {
 			echo "$k" | sed 's/^/[kernel] /'
 		fi
 	fi
-	cleanup_svc "$name"
+	cleanup_svc "$name" "$idx"
 	echo "@@AGENTBOX-VM END $idx $name exit=$rc secs=$(awk "BEGIN{printf \"%.2f\", $t1 - $t0}")"
 }
 echo "@@AGENTBOX-VM READY kernel=$(uname -r) t=$(uptime_s) cgroupfs=0x$(stat -f -c %t $CG) controllers=\"$(cat $CG/system.slice/cgroup.subtree_control)\""
@@ -486,7 +495,7 @@ if (( STALLED )); then
 fi
 
 # ---- results ------------------------------------------------------------------------------
-declare -A RC=() SECS=()
+declare -A RC=() SECS=() LEAKS=()
 WARNS=()
 DONE=0; READY=0; FATAL=${FATAL:-}; PANIC=""
 while IFS= read -r line; do
@@ -496,6 +505,9 @@ while IFS= read -r line; do
 		set -- ${line#*@@AGENTBOX-VM END }
 		RC[$1]=${3#exit=}; SECS[$1]=${4#secs=} ;;
 	*"@@AGENTBOX-VM WARN "*) WARNS+=("${line#*@@AGENTBOX-VM WARN }") ;;
+	*"@@AGENTBOX-VM LEAK "*)
+		leak=${line#*@@AGENTBOX-VM LEAK }
+		LEAKS[${leak%% *}]+="${LEAKS[${leak%% *}]:+; }${leak#* }" ;;
 	*"@@AGENTBOX-VM FATAL "*) FATAL=${line#*@@AGENTBOX-VM FATAL } ;;
 	*"@@AGENTBOX-VM READY "*) READY=1 ;;
 	*"@@AGENTBOX-VM DONE"*) DONE=1 ;;
@@ -506,7 +518,7 @@ done <"$LOG"
 if [[ $QUIET == 1 ]]; then
 	# show the sections of binaries that did not pass
 	for ((i = 1; i <= N; i++)); do
-		[[ ${RC[$i]:-x} == 0 ]] && continue
+		[[ ${RC[$i]:-x} == 0 && -z ${LEAKS[$i]:-} ]] && continue
 		echo "----- console output of [$i] ${SPEC_NAME[i-1]} -----"
 		tr -d '\r' <"$LOG" | awk -v i="$i" '
 			index($0, "@@AGENTBOX-VM BEGIN " i " ") { on = 1 }
@@ -523,12 +535,15 @@ for ((i = 1; i <= N; i++)); do
 	if [[ -z ${RC[$i]:-} ]]; then
 		status="FAIL  no result"; fail=$((fail + 1))
 		if [[ $TIMED_OUT == 1 ]]; then status+=" (VM timed out)"; fi
+	elif [[ ${RC[$i]} == 0 && -n ${LEAKS[$i]:-} ]]; then
+		status="FAIL  exit 0 but left cgroup state behind, ${SECS[$i]}s"; fail=$((fail + 1))
 	elif [[ ${RC[$i]} == 0 ]]; then
 		status="ok    ${SECS[$i]}s"; pass=$((pass + 1))
 	else
 		status="FAIL  exit ${RC[$i]}, ${SECS[$i]}s"; fail=$((fail + 1))
 	fi
 	printf '  [%d] %-28s %s\n' "$i" "$name" "$status"
+	[[ -z ${LEAKS[$i]:-} ]] || echo "      leak: ${LEAKS[$i]}"
 done
 for w in "${WARNS[@]}"; do echo "  warning: $w"; done
 [[ $READY == 1 ]] || echo "  the VM never reached its test runner (boot or init failure): see $LOG"

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/agentbox/agentbox/internal/privtest"
 )
 
 const (
@@ -25,7 +27,6 @@ const (
 	cgroup2SuperMagic = 0x63677270 // CGROUP2_SUPER_MAGIC, linux/magic.h
 	helperEnv         = "AGENTBOX_PROBE_HELPER"
 	requireCgroup2Env = "AGENTBOX_REQUIRE_CGROUP2"
-	requirePrivEnv    = "AGENTBOX_REQUIRE_PRIVILEGED"
 	mappedHostID      = 100000 // host uid/gid that root in the test user namespace maps to
 	probeCgroupPrefix = "agentbox-probe-"
 	wantedControllers = "cpu memory pids"
@@ -76,13 +77,6 @@ func requireCgroup2(t *testing.T) {
 		notAvailable(t, requireCgroup2Env, "statfs %s: %v", cgroupRoot, err)
 	case uint32(st.Type) != cgroup2SuperMagic:
 		notAvailable(t, requireCgroup2Env, "%s is not cgroup2 (statfs type %#x, want %#x): a cgroup v1 or hybrid host", cgroupRoot, st.Type, cgroup2SuperMagic)
-	}
-}
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		notAvailable(t, requirePrivEnv, "needs root (euid %d)", os.Geteuid())
 	}
 }
 
@@ -277,8 +271,9 @@ func TestUserNamespace(t *testing.T) {
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSPC) {
-			notAvailable(t, requirePrivEnv, "user namespaces unavailable: %v", err)
+		if os.Geteuid() != 0 && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSPC)) {
+			// Unprivileged user namespaces are off here: as root they must work.
+			privtest.RequireRoot(t)
 		}
 		t.Fatalf("child in new namespaces: %v\n%s", err, out)
 	}
@@ -316,7 +311,7 @@ func TestSeccompAvailable(t *testing.T) {
 
 func TestCloneIntoCgroup(t *testing.T) {
 	requireCgroup2(t)
-	requireRoot(t)
+	privtest.RequireRoot(t)
 	own := ownCgroup(t)
 	rel := filepath.Join(own, fmt.Sprintf("%s%d", probeCgroupPrefix, os.Getpid()))
 	dir := filepath.Join(cgroupRoot, rel)

@@ -1,0 +1,44 @@
+// Package testhook carries the switches that take a wall of the sandbox down, for the
+// negative controls and posture tests of the security suite. It is internal, so no program
+// outside this module can import it, and no production code in this module does: the CLI
+// and the daemon build their specs without it (TestNoProductionImport checks that).
+//
+// The hooks travel in the context given to sandbox.Run, not in sandbox.Spec, so that the
+// public Spec has no field that can switch a wall off.
+package testhook
+
+import "context"
+
+// Unsafe switches each remove one wall, so a test can show the attack that wall stops
+// getting through without it.
+type Unsafe struct {
+	NoSeccomp        bool `json:"no_seccomp"`        // no seccomp filter (no_new_privs still set)
+	NoPidsLimit      bool `json:"no_pids_limit"`     // cgroup without pids.max
+	NoMemoryLimit    bool `json:"no_memory_limit"`   // cgroup without a memory limit
+	NoNetNamespace   bool `json:"no_net_namespace"`  // share the host's network namespace
+	KeepCapabilities bool `json:"keep_capabilities"` // stage two keeps root's capabilities in the user namespace
+}
+
+// Hooks are what a test may add to one run.
+type Hooks struct {
+	// Payload names a native payload registered with sandbox.Init in a test binary; it runs
+	// in place of wazero after the full sandbox setup, standing for a guest that already
+	// escaped. Production binaries register none, so a run naming one fails.
+	Payload string
+	// Unsafe takes single walls down.
+	Unsafe Unsafe
+	// OnStart, when set, is called with the child's host pid once it is inside its cgroup
+	// and before it may run anything (posture tests inspect it from outside).
+	OnStart func(pid int)
+}
+
+type key struct{}
+
+// With returns ctx carrying h for the sandbox.Run it is passed to.
+func With(ctx context.Context, h Hooks) context.Context { return context.WithValue(ctx, key{}, h) }
+
+// From returns the hooks ctx carries; the zero Hooks (every wall up) if none.
+func From(ctx context.Context) Hooks {
+	h, _ := ctx.Value(key{}).(Hooks)
+	return h
+}

@@ -1,0 +1,156 @@
+package sandbox
+
+import (
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/agentbox/agentbox/internal/units"
+)
+
+// Config is the sandbox's host-side configuration. Zero fields take defaults.
+type Config struct {
+	// CacheDir holds compiled code per module digest, shared by every agentbox process on
+	// the host; "" gives every task a private compile instead. A cache that cannot be used
+	// is a warning on each Result, never a failed task.
+	CacheDir string
+	// CacheMaxBytes bounds the cache; past it the least recently used entries are evicted.
+	// Default DefaultCacheMaxBytes.
+	CacheMaxBytes uint64
+	// Compile is the budget of the sandboxed compile that runs before the first run of a
+	// module, separate from the guest's limits.
+	Compile CompileLimits
+	// MaxModuleBytes refuses larger modules before anything is allocated for them.
+	// Default DefaultMaxModuleBytes.
+	MaxModuleBytes uint64
+	// UIDBase and UIDCount: the host uid (and gid) range mapped to root in task namespaces,
+	// one id per concurrent task. Default 1_000_000_000 and 4096: far above ranges that
+	// /etc/subuid hands to users. Each id is held host-wide by a lock in SlotLockDir,
+	// whatever the range, so supervisors with different ranges never share an id.
+	UIDBase  uint32
+	UIDCount int
+}
+
+// CompileLimits bound the sandboxed compile of one module. A module that needs more is
+// invalid_module, named with the limit it passed, on a cold and a warm host alike.
+type CompileLimits struct {
+	Timeout     time.Duration `json:"timeout_ns"`
+	MemoryBytes uint64        `json:"memory_bytes"`
+	CPUs        float64       `json:"cpus"`
+}
+
+// Defaults for Config. The compile budget fits a 10 MB Go module on a 2-core machine under
+// software emulation, several times over.
+const (
+	DefaultCacheDir       = "/var/cache/agentbox"
+	DefaultCacheMaxBytes  = 2 << 30
+	DefaultMaxModuleBytes = 64 << 20
+	DefaultCompileTimeout = 120 * time.Second
+	DefaultCompileMemory  = 2 << 30
+	DefaultCompileCPUs    = 1.0
+	// SlotLockDir holds one lock file per host uid in use by a task. It is fixed, not
+	// configurable: two supervisors must see the same locks to never share a uid.
+	SlotLockDir = "/run/agentbox/uid-locks"
+)
+
+func (c Config) withDefaults() Config {
+	if c.CacheMaxBytes == 0 {
+		c.CacheMaxBytes = DefaultCacheMaxBytes
+	}
+	if c.MaxModuleBytes == 0 {
+		c.MaxModuleBytes = DefaultMaxModuleBytes
+	}
+	if c.UIDBase == 0 {
+		c.UIDBase = 1_000_000_000
+	}
+	if c.UIDCount == 0 {
+		c.UIDCount = 4096
+	}
+	c.Compile = c.Compile.withDefaults()
+	return c
+}
+
+func (l CompileLimits) withDefaults() CompileLimits {
+	if l.Timeout == 0 {
+		l.Timeout = DefaultCompileTimeout
+	}
+	if l.MemoryBytes == 0 {
+		l.MemoryBytes = DefaultCompileMemory
+	}
+	if l.CPUs == 0 {
+		l.CPUs = DefaultCompileCPUs
+	}
+	return l
+}
+
+// validate refuses a compile budget the sandbox cannot honour, naming the limit.
+func (l CompileLimits) validate(hostCPUs int) error {
+	switch {
+	case l.Timeout < 0:
+		return fmt.Errorf("%w: compile timeout %s must not be negative", ErrBadLimit, l.Timeout)
+	case l.MemoryBytes < minMemory:
+		return fmt.Errorf("%w: compile memory %s is below the %s the runtime needs", ErrBadLimit, units.FormatSize(l.MemoryBytes), units.FormatSize(minMemory))
+	case l.CPUs < 0.01 || l.CPUs > float64(hostCPUs):
+		return fmt.Errorf("%w: compile cpus %g must be between 0.01 and the %d CPUs of this host", ErrBadLimit, l.CPUs, hostCPUs)
+	}
+	return nil
+}
+
+// Request limits: checked by Run before anything is spawned, so that a request too large
+// is the caller's error (a usage error), never a sandbox_error after the spawn.
+const (
+	MaxArgs = 4096 // argv entries, and env entries, each
+	// MaxArgEnvBytes bounds argv and env together, as the kernel's ARG_MAX bounds exec; it
+	// keeps the spawn spec well under its 1 MiB wire cap even with every byte escaped.
+	MaxArgEnvBytes = 128 << 10
+	MaxDirs        = 64
+)
+
+// validateRequest refuses a spec the sandbox will not start, naming the field and value.
+func validateRequest(s Spec, maxModule uint64) error {
+	if uint64(len(s.Module)) > maxModule {
+		return fmt.Errorf("%w: %w: module is %s, more than the module size limit of %s", ErrBadSpec, ErrTooLarge, units.FormatSize(uint64(len(s.Module))), units.FormatSize(maxModule))
+	}
+	if len(s.Args) > MaxArgs {
+		return fmt.Errorf("%w: %w: %d args, limit %d", ErrBadSpec, ErrTooLarge, len(s.Args), MaxArgs)
+	}
+	if len(s.Env) > MaxArgs {
+		return fmt.Errorf("%w: %w: %d env entries, limit %d", ErrBadSpec, ErrTooLarge, len(s.Env), MaxArgs)
+	}
+	total := 0
+	for _, a := range s.Args {
+		total += len(a) + 1
+	}
+	for _, kv := range s.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fmt.Errorf("%w: env entry %q is not KEY=VALUE", ErrBadSpec, kv)
+		}
+		total += len(kv) + 1
+	}
+	if total > MaxArgEnvBytes {
+		return fmt.Errorf("%w: %w: args and env take %s, limit %s", ErrBadSpec, ErrTooLarge, units.FormatSize(uint64(total)), units.FormatSize(MaxArgEnvBytes))
+	}
+	return validateDirs(s.Dirs)
+}
+
+// validateDirs refuses preopens the guest could not use as given: too many, a guest path
+// that is not absolute and clean, or two at the same guest path.
+func validateDirs(dirs []Dir) error {
+	if len(dirs) > MaxDirs {
+		return fmt.Errorf("%w: %w: %d dirs, limit %d", ErrBadSpec, ErrTooLarge, len(dirs), MaxDirs)
+	}
+	seen := make(map[string]bool, len(dirs))
+	for _, d := range dirs {
+		switch {
+		case d.HostPath == "":
+			return fmt.Errorf("%w: dir for guest path %q has no host path", ErrBadSpec, d.GuestPath)
+		case !path.IsAbs(d.GuestPath) || path.Clean(d.GuestPath) != d.GuestPath:
+			return fmt.Errorf("%w: dir %s: guest path %q must be absolute and clean, e.g. /data", ErrBadSpec, d.HostPath, d.GuestPath)
+		case seen[d.GuestPath]:
+			return fmt.Errorf("%w: two dirs at guest path %s", ErrBadSpec, d.GuestPath)
+		}
+		seen[d.GuestPath] = true
+	}
+	return nil
+}
