@@ -21,8 +21,10 @@ all: build
 setup:
 	@bash scripts/setup.sh
 
+# -buildvcs=auto: `agentbox version` names the commit even where GOFLAGS turns VCS stamping
+# off (this machine's go env does); auto leaves it out, not fails, outside a git checkout.
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/agentbox
+	$(GO) build -trimpath -buildvcs=auto -o $(BIN) ./cmd/agentbox
 
 # The demo: the hello agent, then the JSON agent fed a task on stdin, each in the sandbox.
 # The example modules are committed, so the demo builds nothing but bin/agentbox.

@@ -177,11 +177,24 @@ func checkBinary() CheckItem {
 }
 
 // checkUserNS starts this binary in the same namespaces a task gets, as a no-op.
-func checkUserNS(Config) CheckItem {
+func checkUserNS(cfg Config) CheckItem {
 	it := CheckItem{Detail: "user, pid, mount, net, ipc, uts, cgroup namespaces work",
 		Fix: "enable user namespaces: sysctl user.max_user_namespaces=15000"}
+	// The probe holds a uid slot like a task, so it never shares a uid with a running one.
+	cfg = cfg.withDefaults()
+	slots, err := newSlots(SlotLockDir, cfg.UIDBase, cfg.UIDCount)
+	if err != nil {
+		it.Detail = err.Error()
+		return it
+	}
+	sl, err := slots.acquire()
+	if err != nil {
+		it.Detail = err.Error()
+		return it
+	}
+	defer sl.release()
 	cmd := exec.Command("/proc/self/exe", initArg, stageProbe)
-	cmd.SysProcAttr = sysProcAttr(uint32(1_000_000_000), testhook.Unsafe{})
+	cmd.SysProcAttr = sysProcAttr(sl.uid, testhook.Unsafe{})
 	cmd.Env = []string{}
 	if err := cmd.Run(); err != nil {
 		it.Detail = fmt.Sprintf("could not start a child in new namespaces: %v", err)

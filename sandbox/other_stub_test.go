@@ -2,10 +2,13 @@ package sandbox
 
 import (
 	"bytes"
+	"errors"
 	"go/ast"
 	"go/parser"
 	"go/printer"
 	"go/token"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -18,6 +21,11 @@ import (
 // same signature or type, and the stub must declare nothing the Linux build lacks. A
 // change to the Linux API then fails here, on Linux, instead of on a laptop later.
 func TestOtherStubsInStep(t *testing.T) {
+	if _, err := os.Stat("sandbox_other.go"); errors.Is(err, fs.ErrNotExist) {
+		// The cgroup-v2 VM runs the compiled test binary without the package's sources;
+		// the check is about source text, the same on every host, and runs in make test-unit.
+		t.Skip("the package's Go sources are not here (a test binary copied alone)")
+	}
 	linuxFiles, err := filepath.Glob("*_linux.go")
 	if err != nil {
 		t.Fatal(err)

@@ -270,7 +270,7 @@ func TestCheckReportsCgroupMode(t *testing.T) {
 	if fs.Type == unix.CGROUP2_SUPER_MAGIC {
 		want = "cgroup v2"
 	}
-	r := Check()
+	r := CheckConfig(Config{CacheDir: t.TempDir()})
 	if !r.Ready {
 		t.Fatalf("check: not ready on the suite's own host: %+v", r.Items)
 	}

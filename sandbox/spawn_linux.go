@@ -291,6 +291,16 @@ func (t *task) supervise(ctx context.Context, c *child, specBytes []byte, lim Li
 	c.group.Kill()
 	out.wait()
 	errs.wait()
+	if f.killedFor == "" {
+		// The child can end before watch sees an overflow: a child that sent more than
+		// the limit is output_limit whatever it reported (the guest-side cap stops an
+		// honest guest at the limit, so only an escape gets here).
+		select {
+		case stream := <-overflow:
+			f.killedFor, f.killMessage = outcome.OutputLimit, fmt.Sprintf("%s passed the output limit of %s", stream, units.FormatSize(lim.OutputBytes))
+		default:
+		}
+	}
 	if b := <-resultCh; len(b) > 0 {
 		r, err := decodeResult(b)
 		if err == nil {

@@ -33,6 +33,12 @@ func TestDecide(t *testing.T) {
 		{name: "OOM beats a forged ok", f: facts{oomKills: 2, child: forgedOK}, want: outcome.MemoryLimit, wantMsg: "64Mi"},
 		{name: "child report when nothing else", f: facts{child: trap}, want: outcome.Trap, wantMsg: "unreachable"},
 		{name: "cancel", f: facts{killedFor: outcome.Cancelled, killMessage: "cancelled"}, want: outcome.Cancelled},
+		// An escaped guest can write any report before it is killed: our kill outranks it.
+		{name: "output kill beats a forged ok", f: facts{killedFor: outcome.OutputLimit, killMessage: "stdout passed the output limit", child: forgedOK}, want: outcome.OutputLimit, wantMsg: "output limit"},
+		{name: "timeout kill beats a forged ok", f: facts{killedFor: outcome.Timeout, killMessage: "wall-clock limit of 1s reached", child: forgedOK}, want: outcome.Timeout, wantMsg: "1s"},
+		{name: "CPU kill beats a forged ok", f: facts{killedFor: outcome.CPULimit, killMessage: "CPU-time limit of 1s reached", child: forgedOK}, want: outcome.CPULimit, wantMsg: "CPU-time"},
+		{name: "cancel beats a forged ok", f: facts{killedFor: outcome.Cancelled, killMessage: "cancelled by the caller", child: forgedOK}, want: outcome.Cancelled, wantMsg: "cancelled"},
+		{name: "our kill beats a forged ok and an OOM count", f: facts{killedFor: outcome.Timeout, killMessage: "wall-clock limit of 1s reached", oomKills: 1, child: forgedOK}, want: outcome.Timeout, wantMsg: "1s"},
 		{name: "seccomp kill without report", f: facts{waitErr: exitErr(t, "kill -SYS $$")}, want: outcome.SandboxError, wantMsg: "seccomp"},
 		{name: "exit without report", f: facts{waitErr: exitErr(t, "exit 7")}, want: outcome.SandboxError, wantMsg: "status 7"},
 		{name: "clean exit without report", f: facts{}, want: outcome.SandboxError, wantMsg: "without a result"},

@@ -47,6 +47,10 @@
   (func $check (param $step i32) (param $errno i32)
     (if (local.get $errno)
       (then (call $proc_exit (i32.add (i32.mul (local.get $step) (i32.const 100)) (local.get $errno))))))
+  ;; expect exits with step*100+errno unless the call failed with exactly $want.
+  (func $expect (param $step i32) (param $errno i32) (param $want i32)
+    (if (i32.ne (local.get $errno) (local.get $want))
+      (then (call $proc_exit (i32.add (i32.mul (local.get $step) (i32.const 100)) (local.get $errno))))))
   (func (export "_start") (local $fd i32)
     (call $check (i32.const 1) (call $fd_write (i32.const 1) (i32.const 200) (i32.const 1) (i32.const 400)))
     (call $check (i32.const 2) (call $fd_write (i32.const 2) (i32.const 200) (i32.const 1) (i32.const 400)))
@@ -71,8 +75,10 @@
     (call $check (i32.const 19) (call $path_filestat_set_times (i32.const 3) (i32.const 1) (i32.const 100) (i32.const 5) (i64.const 1000) (i64.const 2000) (i32.const 5)))
     (call $check (i32.const 20) (call $rename (i32.const 3) (i32.const 100) (i32.const 5) (i32.const 3) (i32.const 110) (i32.const 5)))
     (call $check (i32.const 21) (call $link (i32.const 3) (i32.const 0) (i32.const 110) (i32.const 5) (i32.const 3) (i32.const 140) (i32.const 5)))
-    (call $check (i32.const 22) (call $symlink (i32.const 110) (i32.const 5) (i32.const 3) (i32.const 130) (i32.const 1)))
-    (call $check (i32.const 23) (call $readlink (i32.const 3) (i32.const 130) (i32.const 1) (i32.const 500) (i32.const 100) (i32.const 404)))
+    ;; symlinkat is refused by the filter (EPERM, WASI errno 63); readlinkat still runs
+    ;; (on a regular file: EINVAL, 28)
+    (call $expect (i32.const 22) (call $symlink (i32.const 110) (i32.const 5) (i32.const 3) (i32.const 130) (i32.const 1)) (i32.const 63))
+    (call $expect (i32.const 23) (call $readlink (i32.const 3) (i32.const 110) (i32.const 5) (i32.const 500) (i32.const 100) (i32.const 404)) (i32.const 28))
     (call $check (i32.const 24) (call $mkdir (i32.const 3) (i32.const 120) (i32.const 1)))
     ;; readdir the preopen root
     (call $check (i32.const 25) (call $path_open (i32.const 3) (i32.const 1) (i32.const 120) (i32.const 1) (i32.const 2) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 400)))
@@ -81,7 +87,6 @@
     (call $check (i32.const 27) (call $fd_close (local.get $fd)))
     (call $check (i32.const 28) (call $fd_readdir (i32.const 3) (i32.const 500) (i32.const 1000) (i64.const 0) (i32.const 404)))
     (call $check (i32.const 29) (call $rmdir (i32.const 3) (i32.const 120) (i32.const 1)))
-    (call $check (i32.const 30) (call $unlink (i32.const 3) (i32.const 130) (i32.const 1)))
     (call $check (i32.const 31) (call $unlink (i32.const 3) (i32.const 140) (i32.const 5)))
     (call $check (i32.const 32) (call $unlink (i32.const 3) (i32.const 110) (i32.const 5)))
     (call $check (i32.const 33) (call $clock_time_get (i32.const 0) (i64.const 1) (i32.const 500)))

@@ -3,6 +3,8 @@
 package security
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -49,6 +51,11 @@ var attacks = []attack{
 		What: `openat(fd, "..") 64 times from the root`, Expect: "ends at /: []", Layer: lMountns},
 	{Name: "fd walk from a preopen", Invariant: 1, From: "payload", payload: "fd-walk-dir", limits: quick, setup: withWritableDir,
 		What: `openat(fd, "..") 64 times from the preopen's directory`, Expect: "ends at /: [dirs]", Layer: lMountns},
+	{Name: "plant a symlink in the output dir", Invariant: 1, From: "payload", payload: "plant-symlink", limits: quick, setup: withWritableDir,
+		What: "symlinkat(\"/etc/shadow\", \"/dirs/0/evil\"): a link the host follows when it ships the output", Expect: "EPERM", Layer: lSeccomp,
+		check: noHostEntry("evil")},
+	{Name: "linkat with flags", Invariant: 1, From: "payload", payload: "plant-links", limits: quick, setup: withWritableDir,
+		What: "linkat with AT_EMPTY_PATH (an fd) and AT_SYMLINK_FOLLOW; a plain hard link in the preopen", Expect: "AT_EMPTY_PATH EPERM, AT_SYMLINK_FOLLOW EPERM, plain ok", Layer: lSeccomp},
 	{Name: "chdir .. then getcwd", Invariant: 1, From: "payload", payload: "chdir-up", limits: quick,
 		What: `chdir("..") 64 times, then getcwd`, Expect: "chdir ENOSYS, getcwd ENOSYS", Layer: lSeccomp},
 	{Name: "chroot", Invariant: 1, From: "payload", payload: "chroot", limits: quick,
@@ -65,6 +72,12 @@ var attacks = []attack{
 		What: "a node for the host's disk (8:0)", Expect: "EPERM", Layer: lSeccomp},
 	{Name: "open_by_handle_at", Invariant: 1, From: "payload", payload: "open-by-handle", limits: quick,
 		What: "the 'shocker' escape: open host files by handle", Expect: "killed: SIGSYS", Layer: lSeccomp},
+	{Name: "inherited host descriptors", Invariant: 1, From: "payload", payload: "fd-scan", limits: quick, setup: plantHostFDs,
+		What:   "a host directory and file the supervisor holds without O_CLOEXEC, looked for among fds 0..1023 (runc CVE-2024-21626)",
+		Expect: "0 fifo, 1 fifo, 2 fifo, 3 anon, 4 fifo, 5 anon; planted none", Layer: lCloseFDs},
+	{Name: "write a read-only preopen", Invariant: 1, From: "payload", payload: "ro-create", limits: quick, setup: withReadOnlyDir,
+		What: "create a file and a directory in a read-only --dir of mode 0777, by raw syscalls", Expect: "creat EROFS, mkdir EROFS", Layer: lBindFlags,
+		check: preopenUntouched},
 	{Name: "guest path_open ../", Invariant: 1, From: "module", module: suiteModule("openpath.wasm"), wasiErrno: true,
 		args: []string{"../outside/secret"}, setup: escapeFixture, check: noSecretLeak,
 		What: "a file next to the preopen, by ../", Expect: "WASI EPERM", Layer: lWazero},
@@ -83,6 +96,9 @@ var attacks = []attack{
 	{Name: "guest without preopens", Invariant: 1, From: "module", module: suiteModule("openpath.wasm"), wasiErrno: true,
 		args: []string{"secret"},
 		What: "path_open on fd 3 when no directory was given", Expect: "WASI EBADF", Layer: lWazero},
+	{Name: "guest path_symlink", Invariant: 1, From: "module", module: suiteModule("symlink.wasm"), wasiErrno: true,
+		setup: withWritableDir, check: noLinkOnHost,
+		What: "plant link -> ../../../etc/passwd in a writable preopen (wazero#2321)", Expect: "WASI EPERM", Layer: lWazero},
 
 	// 2. Syscalls: an allowlist; denied calls fail, dangerous ones kill, foreign ABIs kill.
 	{Name: "unshare CLONE_NEWUSER", Invariant: 2, From: "payload", payload: "unshare-newuser", limits: quick,
@@ -179,6 +195,8 @@ var attacks = []attack{
 	{Name: "guest clocks quantised", Invariant: 5, From: "module", module: sharedModule("clock.wasm"),
 		limits: sandbox.Limits{ClockResolution: 10 * time.Millisecond}, observe: quantised(10 * time.Millisecond),
 		What: "clock_res_get and clock_time_get, monotonic and realtime", Expect: "quantised to 10ms", Layer: lWazero},
+	{Name: "guest monotonic origin", Invariant: 5, From: "module", module: sharedModule("clock.wasm"), observe: monotonicOrigin,
+		What: "the host's uptime through clock_time_get(monotonic)", Expect: "counts from the task's start", Layer: lWazero},
 	{Name: "guest shared memory", Invariant: 5, From: "module", module: sharedModule("sharedmem.wasm"),
 		What: "a shared memory (a timer thread's counter)", Expect: "outcome invalid_module", Layer: lWazero},
 	{Name: "guest atomics", Invariant: 5, From: "module", module: sharedModule("atomics.wasm"),
@@ -207,6 +225,10 @@ var attacks = []attack{
 		limits: sandbox.Limits{MemoryBytes: 64 << 20, Timeout: 30 * time.Second},
 		What:   "allocate and touch 1 MiB at a time, keep it all (limit 64 MiB)", Expect: "outcome memory_limit", Layer: lMemory,
 		check: messageHas("OOM-killed")},
+	{Name: "forged ok, then OOM", Invariant: 7, From: "payload", payload: "forge-then-hog",
+		limits: sandbox.Limits{MemoryBytes: 64 << 20, Timeout: 30 * time.Second},
+		What:   "write an ok report to the result pipe, then allocate past the limit", Expect: "outcome memory_limit", Layer: lSupervise,
+		check: both(notForged, messageHas("OOM-killed"))},
 	{Name: "guest memory.grow past the limit", Invariant: 7, From: "module", module: sharedModule("growmem.wasm"),
 		limits: sandbox.Limits{MemoryBytes: 64 << 20},
 		What:   "grow 1 MiB at a time (limit 64 MiB)", Expect: "outcome memory_limit", Layer: lWazero,
@@ -252,6 +274,14 @@ var attacks = []attack{
 		limits: sandbox.Limits{OutputBytes: 1 << 20, Timeout: 20 * time.Second},
 		What:   "write 10 GiB with no newline (cap 1 MiB)", Expect: "outcome output_limit", Layer: lSupervise,
 		check: stdoutExactly(1 << 20)},
+	{Name: "endless stderr", Invariant: 8, From: "payload", payload: "flood-stderr",
+		limits: sandbox.Limits{OutputBytes: 1 << 20, Timeout: 20 * time.Second},
+		What:   "write stderr (never stdout) without end (cap 1 MiB)", Expect: "outcome output_limit", Layer: lSupervise,
+		check: stderrExactly(1 << 20)},
+	{Name: "forged ok, then output flood", Invariant: 8, From: "payload", payload: "forge-then-flood",
+		limits: sandbox.Limits{OutputBytes: 1 << 20, Timeout: 20 * time.Second},
+		What:   "write an ok report to the result pipe, then stdout past the cap (1 MiB)", Expect: "outcome output_limit", Layer: lSupervise,
+		check: both(notForged, stdoutExactly(1<<20))},
 	{Name: "guest loop past the wall clock", Invariant: 8, From: "module", module: sharedModule("loop.wasm"),
 		limits: sandbox.Limits{Timeout: time.Second}, What: "an endless loop, timeout 1s", Expect: "outcome timeout", Layer: lSupervise},
 	{Name: "guest loop past CPU time", Invariant: 8, From: "module", module: sharedModule("loop.wasm"),
@@ -314,7 +344,7 @@ func TestAttackTableShape(t *testing.T) {
 			t.Errorf("duplicate attack name %q", a.Name)
 		case a.Invariant < 1 || a.Invariant > 9:
 			t.Errorf("%s: invariant %d", a.Name, a.Invariant)
-		case a.From == "payload" && attackPayloads[a.payload] == nil:
+		case a.From == "payload" && attackPayloads[a.payload] == nil && wallPayloads[a.payload] == nil:
 			t.Errorf("%s: no payload %q", a.Name, a.payload)
 		case a.From == "module" && a.module == nil:
 			t.Errorf("%s: no module", a.Name)
@@ -337,6 +367,15 @@ func TestAttackTableShape(t *testing.T) {
 }
 
 // --- checks ---
+
+// noHostEntry checks that the task left no name in its first preopen on the host.
+func noHostEntry(name string) func(*testing.T, job, sandbox.Result) {
+	return func(t *testing.T, j job, _ sandbox.Result) {
+		if _, err := os.Lstat(filepath.Join(j.Dirs[0].HostPath, name)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("the task left %s in its preopen on the host (lstat: %v)", name, err)
+		}
+	}
+}
 
 func messageHas(fragment string) func(*testing.T, job, sandbox.Result) {
 	return func(t *testing.T, _ job, res sandbox.Result) {

@@ -44,6 +44,8 @@ var probes = map[string]func(args []string) string{
 	"fd-exhaust":     fdExhaust,
 	"mknod-device":   mknodDevice,
 	"open-by-handle": func([]string) string { return errnoName(sys(unix.SYS_OPEN_BY_HANDLE_AT, ^uintptr(0), 0, 0)) },
+	"plant-symlink":  plantSymlink,
+	"plant-links":    plantLinks,
 
 	// Invariant 2: syscalls.
 	"unshare-newuser":     func([]string) string { return errnoName(sys(unix.SYS_UNSHARE, unix.CLONE_NEWUSER)) },
@@ -281,6 +283,26 @@ func chdirUp([]string) string {
 
 // writeRoot tries to create a file and a directory in the empty root (it is a 64 KiB
 // tmpfs: filling it would be the next attack if it were writable).
+// plantSymlink leaves a link to a host secret in the writable preopen: the host, not the
+// task, would follow it when it copies or uploads the output directory.
+func plantSymlink([]string) string {
+	return errnoName(sys(unix.SYS_SYMLINKAT, cstr("/etc/shadow"), atFDCWD, cstr("/dirs/0/evil")))
+}
+
+// plantLinks tries the linkat flags that link something other than a plain name: an open
+// fd (AT_EMPTY_PATH) and a symlink's target (AT_SYMLINK_FOLLOW); a plain hard link within
+// the preopen (WASI path_link) still works.
+func plantLinks([]string) string {
+	fd, e := sysRet(unix.SYS_OPENAT, atFDCWD, cstr("/dirs/0/f"), unix.O_CREAT|unix.O_WRONLY, 0o644)
+	if e != 0 {
+		return "open " + errnoName(e)
+	}
+	empty := sys(unix.SYS_LINKAT, fd, cstr(""), atFDCWD, cstr("/dirs/0/g"), unix.AT_EMPTY_PATH)
+	follow := sys(unix.SYS_LINKAT, atFDCWD, cstr("/dirs/0/f"), atFDCWD, cstr("/dirs/0/h"), unix.AT_SYMLINK_FOLLOW)
+	plain := sys(unix.SYS_LINKAT, atFDCWD, cstr("/dirs/0/f"), atFDCWD, cstr("/dirs/0/i"), 0)
+	return joinResults("AT_EMPTY_PATH "+errnoName(empty), "AT_SYMLINK_FOLLOW "+errnoName(follow), "plain "+errnoName(plain))
+}
+
 func writeRoot([]string) string {
 	creat := openPath("/fill", unix.O_CREAT|unix.O_WRONLY, 0o644)
 	mkdir := sys(unix.SYS_MKDIRAT, atFDCWD, cstr("/d"), 0o755)

@@ -19,6 +19,7 @@ func TestMain(m *testing.M) {
 	all := map[string]sandbox.Payload{}
 	maps.Copy(all, attackPayloads)
 	maps.Copy(all, posturePayloads)
+	maps.Copy(all, wallPayloads)
 	sandbox.Init(sandbox.WithPayloads(all))
 	os.Exit(m.Run())
 }

@@ -42,8 +42,13 @@ func TestNegativeControls(t *testing.T) {
 	forks := quickPayload("fork-bomb")
 	forks.limits.Pids = 32
 
+	symlink := quickPayload("plant-symlink")
+	symlink.setup = withWritableDir
+
 	noSeccomp := testhook.Unsafe{NoSeccomp: true}
 	controls := []negative{
+		{name: "seccomp off: the symlink lands in the output dir (nothing else stops it)",
+			attack: symlink, off: noSeccomp, wantOn: "EPERM", wantOff: "ok"},
 		{name: "seccomp off: socket opens, the net namespace has no route to the host",
 			attack: inet, off: noSeccomp, wantOn: "socket EPERM", wantOff: "connect ENETUNREACH"},
 		{name: "seccomp and net namespace off: connects to the host listener",
