@@ -109,13 +109,18 @@ func (c *cursor) u32(what string) (uint32, error) {
 }
 
 // count reads a vector count (or a byte length) and refuses one over the bytes left.
-func (c *cursor) count(what string) (uint32, error) {
-	n, err := c.u32(what + " count")
+func (c *cursor) count(what string) (uint32, error) { return c.countOf(what, "") }
+
+// countOf is count for "what unit" (a name's "bytes"). The words are joined only on error:
+// the walk runs on every compile and every run, over every name and vector of the module.
+func (c *cursor) countOf(what, unit string) (uint32, error) {
+	n, used, err := readU32(c.b)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%s%s count: %w", what, unit, err)
 	}
+	c.b = c.b[used:]
 	if uint64(n) > uint64(len(c.b)) {
-		return 0, &countError{what: what, count: n, remain: len(c.b)}
+		return 0, &countError{what: what + unit, count: n, remain: len(c.b)}
 	}
 	return n, nil
 }
@@ -151,7 +156,7 @@ func (c *cursor) leb(what string) error {
 
 // name skips a length-prefixed string; wazero allocates the length before reading.
 func (c *cursor) name(what string) error {
-	n, err := c.count(what + " bytes")
+	n, err := c.countOf(what, " bytes")
 	if err != nil {
 		return err
 	}
