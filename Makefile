@@ -4,6 +4,9 @@
 
 GO      ?= go
 BIN     := bin/agentbox
+# agentboxd is the daemon; agentbox-init is the sandbox child both start tasks from (it
+# carries none of their client, server or NATS code).
+BINS    := agentbox agentboxd agentbox-init
 # The sandbox child re-executes this binary inside an empty root with no dynamic loader,
 # so every binary that spawns tasks (agentbox and the test binaries) is built static.
 export CGO_ENABLED := 0
@@ -12,6 +15,7 @@ export AGENTBOX_REQUIRE_PRIVILEGED := 1
 
 EXAMPLES := examples/hello/hello.wasm examples/jsonagent/jsonagent.wasm
 FUZZTIME ?= 10s
+RACE_PKGS := ./supervisor/ ./supervisor/sched/ ./supervisor/task/ ./supervisor/store/ ./supervisor/api/ ./supervisor/client/ ./supervisor/metrics/
 
 .PHONY: all setup build demo test test-unit test-cgroupv2 check generate examples fuzz fuzz-long bench clean
 
@@ -23,11 +27,13 @@ setup:
 
 # -buildvcs=auto: `agentbox version` names the commit even where GOFLAGS turns VCS stamping
 # off (this machine's go env does); auto leaves it out, not fails, outside a git checkout.
+# All three from one tree in one go: the child must be the same build as its parent.
 build:
-	$(GO) build -trimpath -buildvcs=auto -o $(BIN) ./cmd/agentbox
+	for b in $(BINS); do $(GO) build -trimpath -buildvcs=auto -o bin/$$b ./cmd/$$b || exit 1; done
 
-# The demo: the hello agent, then the JSON agent fed a task on stdin, each in the sandbox.
-# The example modules are committed, so the demo builds nothing but bin/agentbox.
+# The demo: the hello agent, then the JSON agent fed a task on stdin, each in the sandbox;
+# then the same agents through agentboxd on a temporary socket. The example modules are
+# committed, so the demo builds nothing but bin/.
 demo:
 	@bash scripts/setup.sh demo
 	$(MAKE) build
@@ -37,6 +43,7 @@ demo:
 	./$(BIN) run examples/hello/hello.wasm -- alice bob
 	@echo '== agentbox run --json --stdin examples/jsonagent/task.json examples/jsonagent/jsonagent.wasm'
 	./$(BIN) run --json --memory 128Mi --stdin examples/jsonagent/task.json examples/jsonagent/jsonagent.wasm
+	bash scripts/demo-daemon.sh
 
 test: setup check test-unit fuzz test-cgroupv2
 
@@ -45,6 +52,9 @@ test-unit: build
 	$(GO) test -count=1 ./...
 	# The policy generator's own tests need libseccomp (cgo).
 	CGO_ENABLED=1 $(GO) test -count=1 ./seccomp/
+	# The daemon's packages under the race detector. It needs cgo, and a sandbox child must be
+	# static: the service's tests spawn their tasks from a separately built agentbox-init.
+	CGO_ENABLED=1 $(GO) test -race -count=1 $(RACE_PKGS)
 
 # Every generated file must be current: test modules, examples, the seccomp program. The
 # second vet builds for a laptop: Linux-only code stays in _linux.go files behind stubs.

@@ -30,7 +30,18 @@ type Config struct {
 	// whatever the range, so supervisors with different ranges never share an id.
 	UIDBase  uint32
 	UIDCount int
+	// ChildBinary, when set, is the static binary every child is re-executed from, in
+	// place of the running one: a process whose binary carries much the child never uses
+	// (the daemon: nats-server, Prometheus) spawns from the smaller agentbox CLI instead.
+	// It must be the same build (Go, wazero and VCS revision), since the two speak the
+	// child contract; New refuses another. It is sealed into memory once, as the running
+	// binary would be.
+	ChildBinary string
 }
+
+// ChildName is the file name of the dedicated child binary (cmd/agentbox-init) that
+// LocateChild looks for beside the running binary.
+const ChildName = "agentbox-init"
 
 // CompileLimits bound the sandboxed compile of one module. A module that needs more is
 // invalid_module, named with the limit it passed, on a cold and a warm host alike.

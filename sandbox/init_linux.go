@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -79,7 +80,7 @@ func stageOne() error {
 		name string
 		do   func() error
 	}{
-		{"close inherited fds", func() error { return unix.CloseRange(uint(fdBinds+spec.bindCount()), ^uint(0), 0) }},
+		{"close inherited fds", func() error { return closeInherited(fdBinds + spec.bindCount()) }},
 		{"oom_score_adj", func() error { return os.WriteFile("/proc/self/oom_score_adj", []byte("1000"), 0) }},
 		{"hostname", func() error { return unix.Sethostname([]byte("agentbox")) }},
 		{"mounts", func() error { return setupRoot(spec) }},
@@ -99,6 +100,34 @@ func stageOne() error {
 		}
 	}
 	return execSelf()
+}
+
+// closeInherited makes every descriptor from first up close at the exec into stage two,
+// so that the guest's process holds exactly the contract's (runc CVE-2024-21626). Not
+// closed here and now: the Go runtime's own poller descriptor is among them once anything
+// used the poller (a timer in some package's init, a pipe), and closing it under the
+// runtime kills the child at sysmon's next poll ("fatal error: runtime: netpoll failed",
+// seen in about one run in five under load). Stage one runs no untrusted code.
+func closeInherited(first int) error {
+	err := unix.CloseRange(uint(first), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	if err != unix.EINVAL {
+		return err
+	}
+	// Linux 5.10 has close_range but not CLOSE_RANGE_CLOEXEC (5.11): mark them one by one.
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("list inherited fds: %w", err)
+	}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < first {
+			continue
+		}
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil && err != unix.EBADF {
+			return fmt.Errorf("mark fd %d close-on-exec: %w", fd, err)
+		}
+	}
+	return nil
 }
 
 // setupRoot gives the child an empty, read-only tmpfs as its root, with only the preopened

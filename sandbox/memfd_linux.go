@@ -1,9 +1,13 @@
 package sandbox
 
 import (
+	"debug/buildinfo"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,6 +36,81 @@ func sealedMemfd(name string, r io.Reader) (*os.File, error) {
 		return nil, fmt.Errorf("rewind memfd %s: %w", name, err)
 	}
 	return f, nil
+}
+
+// LocateChild returns the agentbox-init beside the running binary when it is a static
+// build of the same source, for Config.ChildBinary; "" (and why) when there is none to use,
+// and the running binary is the child.
+func LocateChild() (path, why string) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Sprintf("own path unknown: %v", err)
+	}
+	p := filepath.Join(filepath.Dir(exe), ChildName)
+	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+		return "", fmt.Sprintf("no %s beside %s", ChildName, exe)
+	}
+	if err := sameBuild(p); err != nil {
+		return "", err.Error()
+	}
+	if err := checkStaticFile(p); err != nil {
+		return "", err.Error()
+	}
+	return p, ""
+}
+
+// sealedBinary returns a sealed copy of the binary at path, once it proved to be a
+// static build of the very same source as the running one.
+func sealedBinary(path string) (*os.File, error) {
+	if err := sameBuild(path); err != nil {
+		return nil, err
+	}
+	if err := checkStaticFile(path); err != nil {
+		return nil, err
+	}
+	src, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open child binary: %w", err)
+	}
+	defer src.Close()
+	return sealedMemfd("agentbox-exe", src)
+}
+
+// sameBuild refuses a child binary built from other sources than the running binary: the
+// child contract (spec, result, fds) is versioned only by the source it is built from.
+func sameBuild(path string) error {
+	theirs, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: child binary %s: not a Go binary with build info: %w", ErrUnsupported, path, err)
+	}
+	ours, ok := debug.ReadBuildInfo()
+	if !ok {
+		return fmt.Errorf("%w: this binary has no build info to compare child binary %s with", ErrUnsupported, path)
+	}
+	// A test binary records no dependencies: compare the wazero version only when we know
+	// ours (every binary `go build` makes does).
+	withDeps := len(ours.Deps) > 0
+	a, b := buildFacts(ours, withDeps), buildFacts(theirs, withDeps)
+	if a != b {
+		return fmt.Errorf("%w: child binary %s is another build (%s) than this one (%s): build both from one tree (make build)", ErrUnsupported, path, b, a)
+	}
+	return nil
+}
+
+// buildFacts names what makes two builds speak the same child contract.
+func buildFacts(info *debug.BuildInfo, deps bool) string {
+	facts := []string{"go " + info.GoVersion}
+	for _, d := range info.Deps {
+		if deps && d.Path == "github.com/tetratelabs/wazero" {
+			facts = append(facts, "wazero "+d.Version)
+		}
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
+			facts = append(facts, s.Key+"="+s.Value)
+		}
+	}
+	return strings.Join(facts, ", ")
 }
 
 // sealedSelf returns a sealed copy of the running binary. The child is re-executed from

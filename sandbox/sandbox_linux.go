@@ -27,7 +27,12 @@ type Sandbox struct {
 	cache   *cache // nil when disabled or unusable
 	// cacheWarning says why the configured cache is not used; every Result carries it.
 	cacheWarning string
+	swept        int // stale task cgroups New removed
 }
+
+// Swept is the number of task cgroups that New found left behind by a dead supervisor
+// and removed (the daemon counts them as leaks in its metrics).
+func (s *Sandbox) Swept() int { return s.swept }
 
 // New prepares the host side: seals the binary, loads the seccomp program, finds our own
 // cgroup and sweeps groups a crashed run left behind. A compile cache that cannot be used
@@ -40,8 +45,10 @@ func New(cfg Config) (*Sandbox, error) {
 	if err := cfg.Compile.validate(runtime.NumCPU()); err != nil {
 		return nil, err
 	}
-	if err := checkStatic(); err != nil {
-		return nil, err
+	if cfg.ChildBinary == "" {
+		if err := checkStatic(); err != nil {
+			return nil, err
+		}
 	}
 	s := &Sandbox{cfg: cfg, filter: seccomp.Filter()}
 	var err error
@@ -51,15 +58,22 @@ func New(cfg Config) (*Sandbox, error) {
 	if s.cgroups, err = cgroups.NewManager(); err != nil {
 		return nil, fmt.Errorf("%w: cgroups: %w", ErrUnsupported, err)
 	}
-	if _, err := s.cgroups.Sweep(); err != nil {
+	swept, err := s.cgroups.Sweep()
+	if err != nil {
 		return nil, fmt.Errorf("sweep stale cgroups: %w", err)
 	}
+	s.swept = len(swept)
 	if cfg.CacheDir != "" {
 		if s.cache, err = openCache(cfg.CacheDir, cfg.CacheMaxBytes); err != nil {
 			s.cacheWarning = fmt.Sprintf("compile cache unusable, running without it: %v", err)
 		}
 	}
-	if s.exe, err = sealedSelf(); err != nil {
+	if cfg.ChildBinary != "" {
+		s.exe, err = sealedBinary(cfg.ChildBinary)
+	} else {
+		s.exe, err = sealedSelf()
+	}
+	if err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -67,15 +81,17 @@ func New(cfg Config) (*Sandbox, error) {
 
 // checkStatic refuses a dynamically linked binary: stage two execs from a memfd inside an
 // empty root, where no dynamic loader exists (build with CGO_ENABLED=0; the Makefile does).
-func checkStatic() error {
-	f, err := elf.Open("/proc/self/exe")
+func checkStatic() error { return checkStaticFile("/proc/self/exe") }
+
+func checkStaticFile(path string) error {
+	f, err := elf.Open(path)
 	if err != nil {
-		return fmt.Errorf("inspect own binary: %w", err)
+		return fmt.Errorf("inspect binary %s: %w", path, err)
 	}
 	defer f.Close()
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("%w: this binary is dynamically linked; the sandbox child runs in an empty root with no loader: build with CGO_ENABLED=0", ErrUnsupported)
+			return fmt.Errorf("%w: %s is dynamically linked; the sandbox child runs in an empty root with no loader: build with CGO_ENABLED=0", ErrUnsupported, path)
 		}
 	}
 	return nil

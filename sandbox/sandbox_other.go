@@ -39,6 +39,15 @@ func (*Sandbox) CacheWarning() string { return "" }
 // Run fails.
 func (*Sandbox) Run(context.Context, Spec) (Result, error) { return Result{}, errNotLinux }
 
+// Swept is 0: nothing was swept.
+func (*Sandbox) Swept() int { return 0 }
+
+// Prepare fails.
+func (*Sandbox) Prepare(context.Context, []byte) (Result, error) { return Result{}, errNotLinux }
+
+// LocateChild finds no child: there is no sandbox off Linux.
+func LocateChild() (path, why string) { return "", errNotLinux.Error() }
+
 // ListCache fails: there is no compile cache off Linux.
 func ListCache(string) ([]CacheEntry, error) { return nil, errNotLinux }
 

@@ -3,6 +3,9 @@ package sandbox
 import (
 	"io"
 	"time"
+
+	"github.com/agentbox/agentbox/internal/units"
+	"github.com/agentbox/agentbox/verdict"
 )
 
 // Shared types of the sandbox API, the same on every OS (the behaviour is in _linux.go
@@ -47,4 +50,32 @@ type CheckItem struct {
 type Report struct {
 	Ready bool        `json:"ready"`
 	Items []CheckItem `json:"items"`
+}
+
+// Verdict is r as the wire verdict that `agentbox run --json` prints and the daemon stores:
+// one conversion for both.
+func (r Result) Verdict() verdict.Verdict {
+	stdout, stderr := string(r.Stdout), string(r.Stderr)
+	v := verdict.Verdict{Outcome: r.Outcome, Message: r.Message, Stdout: &stdout, Stderr: &stderr,
+		StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated,
+		// A conversion, not a copy field by field: it stops compiling the day the two
+		// shapes differ, instead of silently dropping a field from the wire.
+		Usage:    verdict.Usage(r.Usage),
+		Limits:   r.Limits.Verdict(),
+		Warnings: append([]string{}, r.Warnings...)}
+	if r.Exited() {
+		code := r.ExitCode
+		v.ExitCode = &code
+	}
+	return v
+}
+
+// Verdict is l in the verdict's form: sizes and durations as the flags take them.
+func (l Limits) Verdict() verdict.Limits {
+	v := verdict.Limits{Memory: units.FormatSize(l.MemoryBytes), MemoryBytes: l.MemoryBytes, CPUs: l.CPUs, Pids: l.Pids,
+		Timeout: l.Timeout.String(), OutputLimit: units.FormatSize(l.OutputBytes), ClockResolution: l.ClockResolution.String()}
+	if l.CPUTime > 0 {
+		v.CPUTime = l.CPUTime.String()
+	}
+	return v
 }

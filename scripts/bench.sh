@@ -10,6 +10,10 @@ out=bench-report.txt
   echo "## agentbox run vs fork/exec of the same binary (agentbox version): p50/p99 and ratios"
   go test -run '^$' -bench 'RunHelloWAT|RunHelloGoCached' -benchtime 200x ./test/bench/
   go test -run '^$' -bench 'RunHelloGoUncached' -benchtime 10x ./test/bench/
+  echo "## agentboxd: submit→verdict and submit→guest start of the hello module, against agentbox run, interleaved"
+  go test -run '^$' -bench 'DaemonSubmitToVerdict' -benchtime 200x ./test/bench/
+  echo "## agentboxd's metrics: the hot path and one scrape"
+  go test -run '^$' -bench . -benchmem ./supervisor/metrics/
   echo "## wasm: a 1e8-iteration loop with and without WithCloseOnContextDone; hello compile+run"
   go test -run '^$' -bench . -benchtime 3x ./wasm/
   echo "## seccomp: compiling the policy (once per build; the binary embeds the result)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks for one purpose, and nothing more:
 #
-#   scripts/setup.sh demo     make demo: Go only (the example modules are committed), no apt
+#   scripts/setup.sh demo     make demo: Go, and curl to read the daemon's health and metrics
 #   scripts/setup.sh check    make check: wat2wasm, libseccomp for the seccomp generator
 #   scripts/setup.sh unit     make test-unit: libseccomp for the cgo seccomp tests
 #   scripts/setup.sh vm       make test-cgroupv2: qemu, a kernel, busybox, cpio
@@ -20,7 +20,7 @@ cgo_seccomp=(
   gcc            # cgo
 )
 declare -A groups=(
-  [demo]=""
+  [demo]="curl"
   [check]="wabt ${cgo_seccomp[*]}" # wabt: wat2wasm rebuilds the test modules from their .wat sources
   [unit]="${cgo_seccomp[*]}"
   # The cgroup-v2 VM: qemu boots the host's Debian kernel with a busybox userland from a

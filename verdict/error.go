@@ -21,10 +21,38 @@ const (
 	// SetupFailed: preparing the sandbox on a supported host failed (a directory we need is
 	// unusable, say). HTTP 500.
 	SetupFailed Code = "setup_failed"
+	// The daemon's API adds three that the one-shot CLI never meets.
+	// NotFound: no such task or module for this tenant (another tenant's is not found
+	// either: its existence is not told). HTTP 404.
+	NotFound Code = "not_found"
+	// Unauthenticated: a missing or wrong token. HTTP 401, and nothing else is said.
+	Unauthenticated Code = "unauthenticated"
+	// QueueFull: the tenant's or the host's queue bound is reached; retry after the
+	// Retry-After the response carries. HTTP 429.
+	QueueFull Code = "queue_full"
 )
 
 // Codes lists every Code (for docs and table tests).
-var Codes = []Code{InvalidArgument, TooLarge, Unsupported, SetupFailed}
+var Codes = []Code{InvalidArgument, TooLarge, Unsupported, SetupFailed, NotFound, Unauthenticated, QueueFull}
+
+// HTTPStatus is the status the API answers a Code with.
+func (c Code) HTTPStatus() int {
+	switch c {
+	case InvalidArgument:
+		return 400
+	case Unauthenticated:
+		return 401
+	case NotFound:
+		return 404
+	case TooLarge:
+		return 413
+	case QueueFull:
+		return 429
+	case Unsupported:
+		return 503
+	}
+	return 500
+}
 
 // Error is a request refused before it ran: what is wrong (Message, a sentence that says
 // what to do), in which field, with which value. It is printed inside an ErrorBody.

@@ -75,6 +75,9 @@ func outputFor(cmd *cobra.Command, args []string, stdout, stderr io.Writer) outp
 	if v := values["json"]; v != nil {
 		o.json, _ = strconv.ParseBool(v.s)
 	}
+	if v := values["output"]; v != nil && (v.s == "json" || v.s == "jsonl") {
+		o.json = true // the client commands' -o json: an early error is JSON too
+	}
 	if v := values["verdict-file"]; v != nil {
 		o.verdictFile = v.s
 	}

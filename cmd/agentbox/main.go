@@ -43,6 +43,7 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	}
 	root.Flags().BoolVar(&showVersion, "version", false, "print the version, its VCS commit and the wazero version")
 	root.AddCommand(newRunCommand(&code), newCheckCommand(&code), newCacheCommand(&code), newVersionCommand())
+	root.AddCommand(newClientCommands(&code)...)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

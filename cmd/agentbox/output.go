@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/agentbox/agentbox/internal/units"
 	"github.com/agentbox/agentbox/outcome"
 	"github.com/agentbox/agentbox/sandbox"
 	"github.com/agentbox/agentbox/verdict"
@@ -52,7 +51,7 @@ func apiError(err error) *verdict.Error {
 // verdict reports a task's verdict and returns the exit code for it. A verdict file that
 // cannot be written after the run is our fault during a run: sandbox_error's code.
 func (o output) verdict(res sandbox.Result) int {
-	v := toVerdict(res)
+	v := res.Verdict()
 	o.warn(v.Warnings)
 	if !o.json && res.Outcome != outcome.OK {
 		fmt.Fprintf(o.stderr, "agentbox: %s: %s\n", res.Outcome, res.Message)
@@ -75,32 +74,6 @@ func (o output) warn(warnings []string) {
 	for _, w := range warnings {
 		fmt.Fprintf(o.stderr, "agentbox: warning: %s\n", w)
 	}
-}
-
-// toVerdict turns the sandbox's Result into the wire verdict.
-func toVerdict(r sandbox.Result) verdict.Verdict {
-	stdout, stderr := string(r.Stdout), string(r.Stderr)
-	v := verdict.Verdict{Outcome: r.Outcome, Message: r.Message, Stdout: &stdout, Stderr: &stderr,
-		StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated,
-		// A conversion, not a copy field by field: it stops compiling the day the two
-		// shapes differ, instead of silently dropping a field from the wire.
-		Usage:    verdict.Usage(r.Usage),
-		Limits:   toLimits(r.Limits),
-		Warnings: append([]string{}, r.Warnings...)}
-	if r.Exited() {
-		code := r.ExitCode
-		v.ExitCode = &code
-	}
-	return v
-}
-
-func toLimits(l sandbox.Limits) verdict.Limits {
-	v := verdict.Limits{Memory: units.FormatSize(l.MemoryBytes), MemoryBytes: l.MemoryBytes, CPUs: l.CPUs, Pids: l.Pids,
-		Timeout: l.Timeout.String(), OutputLimit: units.FormatSize(l.OutputBytes), ClockResolution: l.ClockResolution.String()}
-	if l.CPUTime > 0 {
-		v.CPUTime = l.CPUTime.String()
-	}
-	return v
 }
 
 // encodeJSON renders v indented, with a final newline. The wire types always encode.

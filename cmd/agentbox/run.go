@@ -129,6 +129,9 @@ func newSandbox(cfg sandbox.Config) (*sandbox.Sandbox, error) {
 	if err := sandbox.CheckPrivileges(); err != nil {
 		return nil, setupError(err)
 	}
+	// Tasks start from agentbox-init when it sits beside us: the child then carries none
+	// of this binary's client code (net/http, cobra), on both of its execs.
+	cfg.ChildBinary, _ = sandbox.LocateChild()
 	sb, err := sandbox.New(cfg)
 	if err != nil {
 		return nil, setupError(err)
