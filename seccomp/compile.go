@@ -36,7 +36,7 @@ func Compile(p Policy) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Release()
-	for _, r := range p.Rules {
+	for _, r := range p.expanded() {
 		if err := addRule(f, r); err != nil {
 			return nil, err
 		}
@@ -125,10 +125,12 @@ func scmpConds(cs []Cond) ([]libseccomp.ScmpCondition, error) {
 			sc, err = libseccomp.MakeCondition(c.Arg, libseccomp.CompareNotEqual, c.Value)
 		case Greater:
 			sc, err = libseccomp.MakeCondition(c.Arg, libseccomp.CompareGreater, c.Value)
+		case Less:
+			sc, err = libseccomp.MakeCondition(c.Arg, libseccomp.CompareLess, c.Value)
 		case MaskedEqual:
 			// libseccomp: the first operand is the mask, the second the datum.
 			sc, err = libseccomp.MakeCondition(c.Arg, libseccomp.CompareMaskedEqual, c.Mask, c.Value)
-		default:
+		default: // NotListed never gets here: expanded spells it out
 			err = fmt.Errorf("%w: unknown comparison %d", ErrInvalidPolicy, c.Op)
 		}
 		if err != nil {

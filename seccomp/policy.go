@@ -57,6 +57,15 @@ const (
 	MaskedEqual
 	// Greater matches when the argument, unsigned, is greater than Value.
 	Greater
+	// Less matches when the argument, unsigned, is less than Value.
+	Less
+	// NotListed matches when the argument equals none of the values the
+	// syscall's other rules compare it with: the rest of a pinned set. Those
+	// rules must each be one Equal on the same argument, so adding a value
+	// (a test's extra rule) shrinks the rest; Compile spells the rest out as
+	// ranges, since seccomp tests an argument once per rule. It must be its
+	// rule's only condition, that rule must deny, and Value and Mask stay 0.
+	NotListed
 )
 
 // Cond is one condition on one argument (0 to 5) of a syscall.
@@ -72,11 +81,14 @@ func (c Cond) check() error {
 	if c.Arg > 5 {
 		return fmt.Errorf("%w: argument index %d > 5", ErrInvalidPolicy, c.Arg)
 	}
-	if c.Op < Equal || c.Op > Greater {
+	if c.Op < Equal || c.Op > NotListed {
 		return fmt.Errorf("%w: unknown comparison %d on argument %d", ErrInvalidPolicy, c.Op, c.Arg)
 	}
 	if c.Op == MaskedEqual && c.Value&^c.Mask != 0 {
 		return fmt.Errorf("%w: value %#x has bits outside mask %#x", ErrInvalidPolicy, c.Value, c.Mask)
+	}
+	if c.Op == NotListed && (c.Value != 0 || c.Mask != 0) {
+		return fmt.Errorf("%w: NotListed on argument %d takes no value or mask", ErrInvalidPolicy, c.Arg)
 	}
 	return nil
 }
@@ -86,8 +98,9 @@ func (c Cond) check() error {
 // With no When conditions the rule covers every call of its syscalls. With
 // conditions it covers only calls whose arguments meet all of them, and the
 // same syscall may then appear in further conditional rules (clone is allowed
-// with CLONE_THREAD and denied without); calls that match none of its rules
-// take the default action, ENOSYS.
+// with exactly the Go runtime's thread flags and denied with any other, see
+// NotListed); calls that match none of its rules take the default action,
+// ENOSYS.
 type Rule struct {
 	Names  []string
 	Action Action
@@ -104,8 +117,9 @@ type Policy struct {
 }
 
 // Check reports the first malformed entry: a rule without names or reason,
-// an unknown action or condition, or a syscall named by an unconditional
-// rule and by any other rule (the later one would silently lose).
+// an unknown action or condition, a syscall named by an unconditional rule
+// and by any other rule (the later one would silently lose), or a NotListed
+// rule whose syscall is not pinned to a set of values (see NotListed).
 func (p Policy) Check() error {
 	uncond := map[string]bool{}
 	cond := map[string]bool{}
@@ -121,6 +135,13 @@ func (p Policy) Check() error {
 				uncond[n] = true
 			} else {
 				cond[n] = true
+			}
+		}
+	}
+	for _, r := range p.Rules {
+		for _, n := range r.Names {
+			if _, err := p.pinned(n); err != nil {
+				return err
 			}
 		}
 	}

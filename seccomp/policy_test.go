@@ -3,6 +3,7 @@ package seccomp
 import (
 	"errors"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -78,27 +79,60 @@ func TestDefaultActions(t *testing.T) {
 	}
 }
 
-// TestDefaultConditional: clone is never unconditional; it is allowed only
-// with CLONE_THREAD, and denied without it.
+// TestDefaultConditional: the calls with a dangerous mode are never
+// unconditional, and clone, futex and madvise are pinned to exactly the values
+// the Go runtime uses (NotListed denies the rest with EPERM).
 func TestDefaultConditional(t *testing.T) {
 	p := defaultOrSkip(t)
-	for _, name := range []string{"clone", "mmap", "mprotect", "prctl", "fcntl", "prlimit64", "futex"} {
+	for _, name := range []string{"clone", "mmap", "mprotect", "prctl", "fcntl", "prlimit64", "futex", "madvise"} {
 		if a, ok := p.ActionFor(name); ok {
 			t.Errorf("%s has an unconditional rule (%v); it must be conditional", name, a)
 		}
 	}
-	const cloneThread = 0x00010000
-	var allowThread, denyFork bool
-	for _, r := range p.Rules {
-		if len(r.Names) != 1 || r.Names[0] != "clone" || len(r.When) != 1 {
+	tests := []struct {
+		syscall string
+		arg     uint
+		want    []uint64
+	}{
+		// CLONE_VM|FS|FILES|SIGHAND|SYSVSEM|THREAD|SETTLS: runtime·clone on amd64.
+		{syscall: "clone", arg: 0, want: []uint64{0xd0f00}},
+		{syscall: "futex", arg: 1, want: []uint64{0x80, 0x81}},
+		{syscall: "madvise", arg: 2, want: []uint64{4, 8, 14, 15}},
+	}
+	for _, tt := range tests {
+		pn, err := p.pinned(tt.syscall)
+		if err != nil || pn == nil {
+			t.Errorf("%s: not pinned (%v)", tt.syscall, err)
 			continue
 		}
-		c := r.When[0]
-		allowThread = allowThread || (r.Action == Allow && c.Mask&cloneThread != 0 && c.Value&cloneThread != 0)
-		denyFork = denyFork || (r.Action == EPERM && c.Mask == cloneThread && c.Value == 0)
+		if pn.arg != tt.arg || !slices.Equal(pn.values, tt.want) {
+			t.Errorf("%s pinned to arg%d %#x, want arg%d %#x", tt.syscall, pn.arg, pn.values, tt.arg, tt.want)
+		}
+		for _, r := range p.Rules {
+			if slices.Contains(r.Names, tt.syscall) && hasNotListed(r) && r.Action != EPERM {
+				t.Errorf("%s: the rest answers %v, want EPERM", tt.syscall, r.Action)
+			}
+		}
 	}
-	if !allowThread || !denyFork {
-		t.Errorf("clone rules: allow with CLONE_THREAD = %v, EPERM without = %v; want both", allowThread, denyFork)
+}
+
+// TestGlibcOnlyCallsStayOut: what only a cgo build calls once the filter is
+// on stays out of the production table (the victim adds some back for itself),
+// and so answers ENOSYS in the sandboxed child.
+func TestGlibcOnlyCallsStayOut(t *testing.T) {
+	p := defaultOrSkip(t)
+	for _, name := range []string{"rseq", "set_robust_list", "sched_getaffinity", "clock_nanosleep",
+		"readv", "writev", "epoll_wait", "epoll_create1", "eventfd2"} {
+		for _, r := range p.Rules {
+			if slices.Contains(r.Names, name) {
+				t.Errorf("%s is in the production table (%v: %s)", name, r.Action, r.Reason)
+			}
+		}
+	}
+	for _, r := range p.Rules {
+		if slices.Contains(r.Names, "prlimit64") && r.Action == Allow {
+			t.Errorf("prlimit64 allowed when %v: only glibc reads limits after the filter", r.When)
+		}
 	}
 }
 
@@ -126,6 +160,31 @@ func TestCheckRejects(t *testing.T) {
 			{Names: []string{"read"}, Action: Allow, Reason: "r", When: []Cond{{Arg: 0}}}}}},
 		{name: "value outside mask", p: Policy{Rules: []Rule{
 			{Names: []string{"read"}, Action: Allow, Reason: "r", When: []Cond{{Arg: 0, Op: MaskedEqual, Mask: 1, Value: 2}}}}}},
+		{name: "NotListed alone", p: Policy{Rules: []Rule{
+			{Names: []string{"read"}, Action: EPERM, Reason: "r", When: []Cond{{Arg: 0, Op: NotListed}}}}}},
+		{name: "NotListed allows", p: Policy{Rules: []Rule{
+			{Names: []string{"read"}, Action: EPERM, Reason: "r", When: []Cond{{Arg: 0, Op: Equal, Value: 1}}},
+			{Names: []string{"read"}, Action: Allow, Reason: "r", When: []Cond{{Arg: 0, Op: NotListed}}}}}},
+		{name: "NotListed with a value", p: Policy{Rules: []Rule{
+			{Names: []string{"read"}, Action: Allow, Reason: "r", When: []Cond{{Arg: 0, Op: Equal, Value: 1}}},
+			{Names: []string{"read"}, Action: EPERM, Reason: "r", When: []Cond{{Arg: 0, Op: NotListed, Value: 2}}}}}},
+		{name: "NotListed beside another condition", p: Policy{Rules: []Rule{
+			{Names: []string{"read"}, Action: Allow, Reason: "r", When: []Cond{{Arg: 0, Op: Equal, Value: 1}}},
+			{Names: []string{"read"}, Action: EPERM, Reason: "r", When: []Cond{{Arg: 0, Op: NotListed}, {Arg: 1, Op: Equal}}}}}},
+		{name: "NotListed twice", p: Policy{Rules: []Rule{
+			{Names: []string{"read"}, Action: Allow, Reason: "r", When: []Cond{{Arg: 0, Op: Equal, Value: 1}}},
+			{Names: []string{"read"}, Action: EPERM, Reason: "r", When: []Cond{{Arg: 0, Op: NotListed}}},
+			{Names: []string{"read"}, Action: KillProcess, Reason: "r", When: []Cond{{Arg: 0, Op: NotListed}}}}}},
+		{name: "pinned by a mask", p: Policy{Rules: []Rule{
+			{Names: []string{"read"}, Action: Allow, Reason: "r", When: []Cond{{Arg: 0, Op: MaskedEqual, Mask: 1, Value: 1}}},
+			{Names: []string{"read"}, Action: EPERM, Reason: "r", When: []Cond{{Arg: 0, Op: NotListed}}}}}},
+		{name: "pinned on two arguments", p: Policy{Rules: []Rule{
+			{Names: []string{"read"}, Action: Allow, Reason: "r", When: []Cond{{Arg: 1, Op: Equal, Value: 1}}},
+			{Names: []string{"read"}, Action: EPERM, Reason: "r", When: []Cond{{Arg: 0, Op: NotListed}}}}}},
+		{name: "value listed twice", p: Policy{Rules: []Rule{
+			{Names: []string{"read"}, Action: Allow, Reason: "r", When: []Cond{{Arg: 0, Op: Equal, Value: 1}}},
+			{Names: []string{"read"}, Action: KillProcess, Reason: "r", When: []Cond{{Arg: 0, Op: Equal, Value: 1}}},
+			{Names: []string{"read"}, Action: EPERM, Reason: "r", When: []Cond{{Arg: 0, Op: NotListed}}}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

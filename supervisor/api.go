@@ -341,6 +341,7 @@ func (s *Service) waitKnown(ctx context.Context, tenant, id string, done <-chan 
 		select {
 		case <-done:
 		case <-ctx.Done():
+			s.index.unwait(id, done)
 		}
 	}
 	return s.Get(context.WithoutCancel(ctx), tenant, id)

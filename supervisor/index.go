@@ -229,6 +229,25 @@ func (x *index) waitFinal(tenant, id string) (done <-chan struct{}, final, known
 	return ch, false, true
 }
 
+// unwait drops a waiter that gave up (its long-poll timed out), so that waiting on a task
+// that stays unfinished for long does not pile up channels.
+func (x *index) unwait(id string, done <-chan struct{}) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	ws := x.waiters[id]
+	for i, w := range ws {
+		if (<-chan struct{})(w) == done {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(x.waiters, id)
+	} else {
+		x.waiters[id] = ws
+	}
+}
+
 // subscribe registers a subscriber to a tenant's changes until ctx ends.
 func (x *index) subscribe(ctx context.Context, tenant string) <-chan task.Event {
 	s := &subscriber{tenant: tenant, ch: make(chan task.Event, 1024)}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/agentbox/agentbox/outcome"
+	"github.com/agentbox/agentbox/supervisor/store"
 	"github.com/agentbox/agentbox/supervisor/task"
 	"github.com/agentbox/agentbox/verdict"
 )
@@ -200,4 +201,50 @@ func TestIndexSummary(t *testing.T) {
 		}
 	}
 	waitFor(t, "nothing queued", func() bool { return len(s.QueueDepth()) == 0 })
+}
+
+// TestUnwait: a waiter that gave up is dropped, and the others stay until the task ends.
+func TestUnwait(t *testing.T) {
+	x := newIndex()
+	x.apply(store.Change{Task: task.Task{ID: "t1", Tenant: "a", State: task.Running}})
+	first, _, _ := x.waitFinal("a", "t1")
+	second, _, _ := x.waitFinal("a", "t1")
+	x.unwait("t1", first)
+	if n := len(x.waiters["t1"]); n != 1 {
+		t.Fatalf("%d waiters after one gave up, want 1", n)
+	}
+	x.apply(store.Change{Task: task.Task{ID: "t1", Tenant: "a", State: task.Done}})
+	select {
+	case <-second:
+	default:
+		t.Fatal("the remaining waiter was not woken when the task ended")
+	}
+	if len(x.waiters) != 0 {
+		t.Errorf("waiters left after the end: %v", x.waiters)
+	}
+}
+
+// TestExpired: retention removes final tasks past the age, then the oldest final ones past
+// the count, and never a task that is not final.
+func TestExpired(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	x := newIndex()
+	add := func(id string, s task.State, age time.Duration) {
+		x.apply(store.Change{Task: task.Task{ID: id, Tenant: "a", State: s, UpdatedAt: now.Add(-age)}})
+	}
+	add("01-old-done", task.Done, 48*time.Hour)
+	add("02-old-queued", task.Queued, 48*time.Hour)
+	add("03-done", task.Done, time.Hour)
+	add("04-done", task.Done, time.Minute)
+	add("05-done", task.Done, time.Second)
+	add("06-running", task.Running, time.Second)
+	s := &Service{index: x, cfg: Config{Retention: 24 * time.Hour, MaxRecords: 2}}
+	var got []string
+	for _, e := range s.expired(now) {
+		got = append(got, e.id)
+	}
+	want := []string{"01-old-done", "03-done"} // 4 final: the old one by age, then one more by count
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("expired %v, want %v", got, want)
+	}
 }

@@ -55,12 +55,12 @@ func (s *Service) reclaimPredecessor(ctx context.Context) {
 			continue
 		}
 		s.obs.LeaseLost()
-		s.obs.AttemptFinished(outcome.SandboxError)
+		s.obs.AttemptFinished(t.Current().Verdict.Outcome)
 		if t.Final() {
 			s.obs.TaskFinished(t.Outcome())
 			continue
 		}
-		s.obs.Retry(outcome.SandboxError)
+		s.obs.Retry(t.Current().Verdict.Outcome)
 		s.republish(ctx, t, "restart")
 	}
 	if len(stale) > 0 {

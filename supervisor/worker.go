@@ -81,13 +81,13 @@ func (s *Service) takeOver(ctx context.Context, m jetstream.Msg, id string) bool
 		return false
 	}
 	s.obs.LeaseLost()
-	s.obs.AttemptFinished(outcome.SandboxError)
+	s.obs.AttemptFinished(t.Current().Verdict.Outcome)
 	if t.Final() {
 		s.obs.TaskFinished(t.Outcome())
 		m.Ack()
 		return false
 	}
-	s.obs.Retry(outcome.SandboxError)
+	s.obs.Retry(t.Current().Verdict.Outcome)
 	return true
 }
 

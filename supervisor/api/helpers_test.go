@@ -1,16 +1,15 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/agentbox/agentbox/internal/syncbuf"
 	"github.com/agentbox/agentbox/verdict"
 )
 
@@ -25,13 +24,13 @@ type harness struct {
 	f    *fake
 	s    *Server
 	srv  *httptest.Server
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	doc  *oaDoc
 }
 
 func newHarness(t *testing.T, opts Options) *harness {
 	t.Helper()
-	h := &harness{t: t, f: newFake(), logs: &syncBuffer{}, doc: loadDoc(t)}
+	h := &harness{t: t, f: newFake(), logs: &syncbuf.Buffer{}, doc: loadDoc(t)}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -132,22 +131,4 @@ func (h *harness) checkBody(what string, res *result, resp *oaResponse) {
 	if err := h.doc.validate(v, media.Schema, "$"); err != nil {
 		h.t.Errorf("%s answered %d with a body the document refuses: %v\n%s", what, res.status, err, res.body)
 	}
-}
-
-// syncBuffer is a bytes.Buffer for a logger that handlers write from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -105,7 +105,12 @@ func LoseLease(t *Task, now time.Time, force bool) (final bool, err error) {
 	cur := t.Current()
 	v := verdict.Verdict{Outcome: outcome.SandboxError, Limits: t.Limits, Warnings: []string{},
 		Message: fmt.Sprintf("attempt %d lost its holder: host %s did not renew its lease, due %s", cur.N, t.Lease.Host, t.Lease.Until.UTC().Format(time.RFC3339))}
-	return EndAttempt(t, cur.N, v, now, t.RetriesOn(outcome.SandboxError), now)
+	if t.CancelRequested {
+		// The client asked for the end the dead holder never wrote.
+		v.Outcome = outcome.Cancelled
+		v.Message = fmt.Sprintf("cancelled; attempt %d's holder %s died before it wrote the verdict", cur.N, t.Lease.Host)
+	}
+	return EndAttempt(t, cur.N, v, now, t.RetriesOn(v.Outcome), now)
 }
 
 // Cancel ends a queued task at once with a cancelled verdict; a running one is only

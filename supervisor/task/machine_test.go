@@ -284,6 +284,7 @@ func TestLoseLease(t *testing.T) {
 		force     bool
 		ok        bool
 		wantFinal bool
+		want      outcome.Outcome // the attempt's verdict; sandbox_error when empty
 	}{
 		{name: "inside the lease", rec: func() *Task { return running(1, "h/1") }, now: before},
 		{name: "inside the lease, forced", rec: func() *Task { return running(1, "h/1") }, now: before, force: true, ok: true},
@@ -291,7 +292,7 @@ func TestLoseLease(t *testing.T) {
 		{name: "at the lease's end", rec: func() *Task { return running(1, "h/1") }, now: t0.Add(lease), ok: true},
 		{name: "past the lease, last attempt", rec: func() *Task { return running(3, "h/1") }, now: after, ok: true, wantFinal: true},
 		{name: "policy without sandbox_error", rec: func() *Task { t := running(1, "h/1"); noSandboxRetry(t); return t }, now: after, ok: true, wantFinal: true},
-		{name: "cancel requested", rec: func() *Task { t := running(1, "h/1"); Cancel(t, t0); return t }, now: after, ok: true, wantFinal: true},
+		{name: "cancel requested", rec: func() *Task { t := running(1, "h/1"); Cancel(t, t0); return t }, now: after, ok: true, wantFinal: true, want: outcome.Cancelled},
 		{name: "queued", rec: queued, now: after},
 		{name: "queued, forced", rec: queued, now: after, force: true},
 		{name: "done, forced", rec: done, now: after, force: true},
@@ -314,8 +315,15 @@ func TestLoseLease(t *testing.T) {
 				t.Fatalf("final %t with %d attempts, want final %t and the %d attempts kept", final, len(rec.Attempts), tt.wantFinal, n)
 			}
 			v := cur.Verdict
-			if v == nil || v.Outcome != outcome.SandboxError || !strings.Contains(v.Message, "lost its holder") || !strings.Contains(v.Message, "h/1") || v.Warnings == nil {
-				t.Fatalf("attempt verdict %+v: want sandbox_error naming the lost holder h/1", v)
+			want := tt.want
+			if want == "" {
+				want = outcome.SandboxError
+			}
+			if v == nil || v.Outcome != want || !strings.Contains(v.Message, "h/1") || v.Warnings == nil {
+				t.Fatalf("attempt verdict %+v: want %s naming the lost holder h/1", v, want)
+			}
+			if want == outcome.SandboxError && !strings.Contains(v.Message, "lost its holder") {
+				t.Fatalf("attempt verdict %q does not say it lost its holder", v.Message)
 			}
 			if tt.wantFinal != (rec.State == Done) || rec.Lease != nil {
 				t.Errorf("state %s lease %+v", rec.State, rec.Lease)

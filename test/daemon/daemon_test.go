@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/agentbox/agentbox/outcome"
+	"github.com/agentbox/agentbox/supervisor/api"
 	"github.com/agentbox/agentbox/supervisor/task"
 	"github.com/agentbox/agentbox/verdict"
 )
@@ -293,4 +295,43 @@ func (d *daemon) metrics() string {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return string(body)
+}
+
+// TestSIGHUPReloads: SIGHUP swaps the tokens file and the --config limits live.
+func TestSIGHUPReloads(t *testing.T) {
+	d := startDaemon(t, options{tokens: map[string]string{"old-token": "alpha"}})
+	ctx := context.Background()
+	if _, err := d.client("old-token").List(ctx, task.Filter{}); err != nil {
+		t.Fatalf("the first token: %v", err)
+	}
+	tokens := filepath.Join(d.dir, "tokens")
+	if err := os.WriteFile(tokens, []byte(api.HashToken("new-token")+" alpha\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	for {
+		_, errNew := d.client("new-token").List(ctx, task.Filter{})
+		_, errOld := d.client("old-token").List(ctx, task.Filter{})
+		if errNew == nil && codeOf(errOld) == verdict.Unauthenticated {
+			break
+		}
+		select {
+		case <-d.exited:
+			t.Fatalf("agentboxd exited on SIGHUP:\n%s", d.log)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	// A tokens file that fails to load changes nothing: the daemon keeps serving new-token.
+	os.WriteFile(tokens, []byte("not a hash line\n"), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	for !strings.Contains(d.log.String(), "reload: tokens not changed") {
+		select {
+		case <-d.exited:
+			t.Fatalf("agentboxd exited on a bad tokens file:\n%s", d.log)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if _, err := d.client("new-token").List(ctx, task.Filter{}); err != nil {
+		t.Errorf("a bad tokens file on SIGHUP locked out the current token: %v", err)
+	}
 }

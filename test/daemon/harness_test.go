@@ -4,7 +4,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/agentbox/agentbox/internal/privtest"
+	"github.com/agentbox/agentbox/internal/syncbuf"
 	"github.com/agentbox/agentbox/supervisor/api"
 	"github.com/agentbox/agentbox/supervisor/client"
 	"github.com/agentbox/agentbox/supervisor/task"
@@ -64,7 +64,7 @@ type daemon struct {
 	args   []string
 	cmd    *exec.Cmd
 	exited chan struct{}
-	log    *bytes.Buffer
+	log    *syncbuf.Buffer
 	logs   []string // of earlier incarnations
 }
 
@@ -100,7 +100,7 @@ func startDaemon(t *testing.T, o options) *daemon {
 
 func (d *daemon) start() {
 	d.t.Helper()
-	d.log = &bytes.Buffer{}
+	d.log = &syncbuf.Buffer{}
 	d.cmd = exec.Command(filepath.Join(bin, "agentboxd"), d.args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {

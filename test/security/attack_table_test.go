@@ -111,6 +111,12 @@ var attacks = []attack{
 		What: "a thread (allowed) with a namespace flag (not)", Expect: "EPERM", Layer: lSeccomp},
 	{Name: "clone3", Invariant: 2, From: "payload", payload: "clone3", limits: quick,
 		What: "clone3, whose flags seccomp cannot see", Expect: "ENOSYS", Layer: lSeccomp},
+	{Name: "clone flags outside the pin", Invariant: 2, From: "payload", payload: "clone-flags", limits: quick,
+		What:   "the Go runtime's thread flags plus CLONE_PIDFD, plus CLONE_PARENT; CLONE_VM|CLONE_VFORK",
+		Expect: "thread+CLONE_PIDFD EPERM, thread+CLONE_PARENT EPERM, CLONE_VM|CLONE_VFORK EPERM", Layer: lSeccomp},
+	{Name: "futex ops beyond wait and wake", Invariant: 2, From: "payload", payload: "futex-ops", limits: quick,
+		What:   "bitset wait and wake, a PI lock (past CVEs), then the runtime's own private wake",
+		Expect: "WAIT_BITSET EPERM, WAKE_BITSET EPERM, LOCK_PI EPERM, WAKE_PRIVATE ok", Layer: lSeccomp},
 	{Name: "execve", Invariant: 2, From: "payload", payload: "execve", limits: quick,
 		What: "run /bin/sh", Expect: "EPERM", Layer: lSeccomp},
 	{Name: "execveat", Invariant: 2, From: "payload", payload: "execveat", limits: quick,
@@ -205,6 +211,9 @@ var attacks = []attack{
 		What: "hardware counters, a precise timer for side channels", Expect: "EPERM", Layer: lSeccomp},
 	{Name: "userfaultfd", Invariant: 5, From: "payload", payload: "userfaultfd", limits: quick,
 		What: "stall kernel copies to win races", Expect: "EPERM", Layer: lSeccomp},
+	{Name: "madvise outside the runtime's advice", Invariant: 5, From: "payload", payload: "madvise-other", limits: quick,
+		What:   "MADV_MERGEABLE (KSM merges equal pages across tasks: a side channel), MADV_DONTFORK; then MADV_DONTNEED",
+		Expect: "MADV_MERGEABLE EPERM, MADV_DONTFORK EPERM, MADV_DONTNEED ok", Layer: lSeccomp},
 
 	// 6. Fork bombs.
 	{Name: "fork", Invariant: 6, From: "payload", payload: "fork", limits: quick,
@@ -344,7 +353,7 @@ func TestAttackTableShape(t *testing.T) {
 			t.Errorf("duplicate attack name %q", a.Name)
 		case a.Invariant < 1 || a.Invariant > 9:
 			t.Errorf("%s: invariant %d", a.Name, a.Invariant)
-		case a.From == "payload" && attackPayloads[a.payload] == nil && wallPayloads[a.payload] == nil:
+		case a.From == "payload" && attackPayloads[a.payload] == nil && wallPayloads[a.payload] == nil && argPayloads[a.payload] == nil:
 			t.Errorf("%s: no payload %q", a.Name, a.payload)
 		case a.From == "module" && a.module == nil:
 			t.Errorf("%s: no module", a.Name)

@@ -20,6 +20,7 @@ func TestMain(m *testing.M) {
 	maps.Copy(all, attackPayloads)
 	maps.Copy(all, posturePayloads)
 	maps.Copy(all, wallPayloads)
+	maps.Copy(all, argPayloads)
 	sandbox.Init(sandbox.WithPayloads(all))
 	os.Exit(m.Run())
 }

@@ -4,6 +4,7 @@ package security
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,15 +53,28 @@ func renderPolicy(p seccomp.Policy) string {
 		fmt.Fprintf(&b, "\n#### %s\n\n| syscalls | only when | reason |\n| --- | --- | --- |\n", s.title)
 		for _, r := range p.Rules {
 			if r.Action == s.action {
-				fmt.Fprintf(&b, "| %s | %s | %s |\n", "`"+strings.Join(r.Names, "`, `")+"`", renderConds(r.When), cell(r.Reason))
+				fmt.Fprintf(&b, "| %s | %s | %s |\n", "`"+strings.Join(r.Names, "`, `")+"`", renderConds(r.When, listed(p, r.Names)), cell(r.Reason))
 			}
 		}
 	}
 	return b.String()
 }
 
-// renderConds writes argument conditions the way seccomp compares them.
-func renderConds(conds []seccomp.Cond) string {
+// listed is what a NotListed condition of a rule naming names excludes: the values the
+// other rules of the same syscalls compare with Equal.
+func listed(p seccomp.Policy, names []string) []string {
+	var vals []string
+	for _, r := range p.Rules {
+		if len(r.When) == 1 && r.When[0].Op == seccomp.Equal && slices.ContainsFunc(r.Names, func(n string) bool { return slices.Contains(names, n) }) {
+			vals = append(vals, fmt.Sprintf("%#x", r.When[0].Value))
+		}
+	}
+	return vals
+}
+
+// renderConds writes argument conditions the way seccomp compares them; a NotListed one
+// names the values it leaves out.
+func renderConds(conds []seccomp.Cond, listed []string) string {
 	if len(conds) == 0 {
 		return "always"
 	}
@@ -76,6 +90,10 @@ func renderConds(conds []seccomp.Cond) string {
 			parts = append(parts, fmt.Sprintf("%s & %#x == %#x", arg, c.Mask, c.Value))
 		case seccomp.Greater:
 			parts = append(parts, fmt.Sprintf("%s > %#x", arg, c.Value))
+		case seccomp.Less:
+			parts = append(parts, fmt.Sprintf("%s < %#x", arg, c.Value))
+		case seccomp.NotListed:
+			parts = append(parts, fmt.Sprintf("%s not in {%s}", arg, strings.Join(listed, ", ")))
 		default:
 			parts = append(parts, fmt.Sprintf("%s op%d %#x", arg, c.Op, c.Value))
 		}
