@@ -16,6 +16,7 @@ import (
 
 	"github.com/agentbox/agentbox/outcome"
 	"github.com/agentbox/agentbox/sandbox"
+	"github.com/agentbox/agentbox/supervisor/store"
 	"github.com/agentbox/agentbox/supervisor/task"
 )
 
@@ -165,12 +166,12 @@ func (s *Service) heartbeat(ctx context.Context, cancel context.CancelCauseFunc,
 func (s *Service) execute(ctx context.Context, t task.Task) (sandbox.Result, time.Time) {
 	wasm, err := s.module(ctx, t.Tenant, t.Module)
 	if err != nil {
-		return s.failed(t, outcome.InvalidModule, fmt.Sprintf("module %s is gone: %v", t.Module, err)), time.Time{}
+		return s.inputFailed(ctx, t, "module", err), time.Time{}
 	}
 	var stdin []byte
 	if t.StdinBytes > 0 {
 		if stdin, err = s.st.Stdin(ctx, t.ID); err != nil {
-			return s.failed(t, outcome.SandboxError, err.Error()), time.Time{}
+			return s.inputFailed(ctx, t, "stdin", err), time.Time{}
 		}
 	}
 	first := &firstWrite{}
@@ -186,6 +187,19 @@ func (s *Service) execute(ctx context.Context, t task.Task) (sandbox.Result, tim
 		s.obs.ObserveSpawn(at.Sub(begin))
 	}
 	return res, first.at()
+}
+
+// inputFailed is the verdict when the task's module or stdin cannot be read: a cancel (or
+// a shutdown, or a lost lease) that came first, a module deleted since the submit (the
+// caller's doing), or a fault of ours.
+func (s *Service) inputFailed(ctx context.Context, t task.Task, what string, err error) sandbox.Result {
+	switch {
+	case ctx.Err() != nil:
+		return s.failed(t, outcome.Cancelled, fmt.Sprintf("cancelled before it started: %v", context.Cause(ctx)))
+	case what == "module" && errors.Is(err, store.ErrNotFound):
+		return s.failed(t, outcome.InvalidModule, fmt.Sprintf("module %s was deleted after the task was submitted", t.Module))
+	}
+	return s.failed(t, outcome.SandboxError, fmt.Sprintf("read the task's %s: %v", what, err))
 }
 
 func (s *Service) failed(t task.Task, o outcome.Outcome, msg string) sandbox.Result {
