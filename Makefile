@@ -17,7 +17,7 @@ EXAMPLES := examples/hello/hello.wasm examples/jsonagent/jsonagent.wasm
 FUZZTIME ?= 10s
 RACE_PKGS := ./supervisor/ ./supervisor/sched/ ./supervisor/task/ ./supervisor/store/ ./supervisor/api/ ./supervisor/client/ ./supervisor/metrics/
 
-.PHONY: all setup build demo test test-unit test-cgroupv2 check generate examples fuzz fuzz-long bench clean
+.PHONY: all setup build demo test test-unit test-cgroupv2 check generate examples fuzz fuzz-long bench load soak clean
 
 all: build
 
@@ -49,7 +49,10 @@ test: setup check test-unit fuzz test-cgroupv2
 
 test-unit: build
 	@bash scripts/setup.sh unit
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/test/load$$')
+	# The load test alone: 120 agents at once would starve the timing-sensitive tests of
+	# other packages that go test runs beside it.
+	$(GO) test -count=1 ./test/load/
 	# The policy generator's own tests need libseccomp (cgo).
 	CGO_ENABLED=1 $(GO) test -count=1 ./seccomp/
 	# The daemon's packages under the race detector. It needs cgo, and a sandbox child must be
@@ -88,6 +91,17 @@ test-cgroupv2:
 
 bench: build
 	bash scripts/bench.sh
+
+# Load and soak through agentboxd (test/load, as root): AGENTS concurrent agents, every
+# verdict checked, then a leak check of the daemon and the host; the soak submits the
+# mixed load for DURATION and fails on a steady rise of RSS, fds or goroutines.
+AGENTS   ?= 120
+DURATION ?= 10m
+load:
+	AGENTBOX_LOAD_AGENTS=$(AGENTS) $(GO) test -count=1 -v -timeout 60m -run TestLoadConcurrentAgents ./test/load/
+
+soak:
+	AGENTBOX_SOAK=$(DURATION) $(GO) test -count=1 -v -timeout 0 -run TestSoak ./test/load/
 
 clean:
 	rm -rf bin

@@ -311,6 +311,11 @@ func stageTwo(cfg initConfig) error {
 		return err
 	}
 	if payload != nil {
+		// A payload stands for a guest that escaped wazero: its code is already mapped (it
+		// is this binary's), so it starts where the guest would, behind both filters.
+		if err := sealExec(spec); err != nil {
+			return err
+		}
 		code := payload(spec.Args, os.Stdin, os.Stdout, os.Stderr)
 		report(exitResult(uint32(code)))
 		os.Exit(0)
@@ -356,6 +361,20 @@ func installFilter(spec wireSpec) error {
 	return nil
 }
 
+// sealExec stacks the no-new-exec filter on the one installFilter loaded: from here on no
+// thread can map anything executable or install another filter. It runs once the guest's
+// code is mapped and before its first instruction; the compile-only child never calls it,
+// since compiling needs new executable mappings.
+func sealExec(spec wireSpec) error {
+	if spec.Unsafe.NoSeccomp {
+		return nil
+	}
+	if err := seccomp.Stack(seccomp.NoNewExecFilter()); err != nil {
+		return fmt.Errorf("stack the no-new-exec seccomp filter: %w", err)
+	}
+	return nil
+}
+
 // watchLimits enforces the wall-clock and CPU-time limits from inside too: the supervisor
 // kills from outside, and whichever comes first reports. Neither slows the guest's code.
 func watchLimits(l Limits) {
@@ -378,6 +397,7 @@ func watchLimits(l Limits) {
 func runGuest(spec wireSpec, module []byte) wireResult {
 	ctx := context.Background()
 	cfg := wasmConfig(spec)
+	cfg.BeforeGuest = func() error { return sealExec(spec) } // Run calls it; a compile-only child never runs
 	prog, err := wasm.Compile(ctx, module, cfg)
 	if err != nil {
 		var werr *wasm.Error

@@ -31,23 +31,24 @@ func Compile(p Policy) ([]byte, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
-	f, err := newFilter()
+	f, err := newFilter(p.Otherwise)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Release()
 	for _, r := range p.expanded() {
-		if err := addRule(f, r); err != nil {
+		if err := addRule(f, r, p.Otherwise); err != nil {
 			return nil, err
 		}
 	}
 	return exportBPF(f)
 }
 
-// newFilter makes a filter whose default is ENOSYS and whose bad-arch
-// action kills. NO_NEW_PRIVS is Load's business, not the exported program's.
-func newFilter() (*libseccomp.ScmpFilter, error) {
-	f, err := libseccomp.NewFilter(libseccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS)))
+// newFilter makes a filter whose default is otherwise (ENOSYS for an
+// allowlist) and whose bad-arch action kills. NO_NEW_PRIVS is Load's
+// business, not the exported program's.
+func newFilter(otherwise Action) (*libseccomp.ScmpFilter, error) {
+	f, err := libseccomp.NewFilter(scmpAction(otherwise))
 	if err != nil {
 		return nil, fmt.Errorf("libseccomp new filter: %w", err)
 	}
@@ -59,7 +60,7 @@ func newFilter() (*libseccomp.ScmpFilter, error) {
 }
 
 // addRule adds one table entry, one libseccomp rule per syscall name.
-func addRule(f *libseccomp.ScmpFilter, r Rule) error {
+func addRule(f *libseccomp.ScmpFilter, r Rule, otherwise Action) error {
 	act := scmpAction(r.Action)
 	conds, err := scmpConds(r.When)
 	if err != nil {
@@ -70,7 +71,7 @@ func addRule(f *libseccomp.ScmpFilter, r Rule) error {
 		if err != nil {
 			return err
 		}
-		if r.Action == ENOSYS {
+		if r.Action == otherwise {
 			// Already the default; libseccomp refuses a rule that repeats
 			// it. The entry stays in the table as documentation.
 			continue

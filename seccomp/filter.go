@@ -13,3 +13,8 @@ func Sandboxed() Policy { return Default().SignalSelfOnly(1) }
 // a test compiles the policy again and fails if the embedded program is stale. Nil on an
 // architecture without a policy.
 func Filter() []byte { return embeddedFilter }
+
+// NoNewExecFilter returns the classic BPF program compiled from NoNewExec by `make generate`
+// and embedded beside Filter's. Stage two stacks it with Stack after the guest's code is
+// mapped and before any guest instruction runs. Nil on an architecture without a policy.
+func NoNewExecFilter() []byte { return embeddedNoNewExec }

@@ -104,3 +104,58 @@ func TestEmbeddedPins(t *testing.T) {
 		t.Errorf("prlimit64 write = %#x, want EPERM", got)
 	}
 }
+
+// TestEmbeddedNoNewExec runs the stacked program (the embedded bytes) on every protection
+// value, high-half garbage included: PROT_EXEC in mmap, mprotect or pkey_mprotect answers
+// EPERM, and so does any seccomp call and prctl(PR_SET_SECCOMP); everything else is left to
+// the filter below (allow).
+func TestEmbeddedNoNewExec(t *testing.T) {
+	prog := NoNewExecFilter()
+	eperm := uint32(retErrno | unix.EPERM)
+	for _, nr := range []int{unix.SYS_MMAP, unix.SYS_MPROTECT, unix.SYS_PKEY_MPROTECT} {
+		for prot := range uint64(16) {
+			for _, hi := range []uint64{0, 1 << 32, 1 << 63} {
+				want := uint32(retAllow)
+				if prot&protExec != 0 {
+					want = eperm
+				}
+				if got := evalFilter(t, prog, nr, 0, 4096, prot|hi, 0, 0, 0); got != want {
+					t.Errorf("syscall %d prot %#x = %#x, want %#x", nr, prot|hi, got, want)
+				}
+			}
+		}
+	}
+	for _, args := range [][]uint64{{seccompSetModeFilter, seccompFilterFlagSync}, {seccompSetModeFilter, 0}, {0, 0}, {3, 0}} {
+		if got := evalFilter(t, prog, unix.SYS_SECCOMP, args...); got != eperm {
+			t.Errorf("seccomp%v = %#x, want EPERM", args, got)
+		}
+	}
+	if got := evalFilter(t, prog, unix.SYS_PRCTL, prSetSeccomp, 2); got != eperm {
+		t.Errorf("prctl(PR_SET_SECCOMP) = %#x, want EPERM", got)
+	}
+	for _, nr := range []int{unix.SYS_PRCTL, unix.SYS_READ, unix.SYS_MUNMAP, unix.SYS_CLONE, unix.SYS_FUTEX} {
+		if got := evalFilter(t, prog, nr, prSetVMA); got != retAllow {
+			t.Errorf("syscall %d = %#x, want allow (left to the filter below)", nr, got)
+		}
+	}
+}
+
+// TestEmbeddedAllowsStackingOnce checks that the filter below lets through exactly the call
+// Stack makes, seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC), and refuses every
+// other mode and flag word with EPERM (high-half garbage included).
+func TestEmbeddedAllowsStackingOnce(t *testing.T) {
+	prog := Filter()
+	for op := range uint64(5) {
+		for flags := range uint64(64) {
+			for _, hi := range []uint64{0, 1 << 32} {
+				want := uint32(retErrno | unix.EPERM)
+				if op == seccompSetModeFilter && flags|hi == seccompFilterFlagSync {
+					want = retAllow
+				}
+				if got := evalFilter(t, prog, unix.SYS_SECCOMP, op, flags|hi); got != want {
+					t.Errorf("seccomp(%d, %#x) = %#x, want %#x", op, flags|hi, got, want)
+				}
+			}
+		}
+	}
+}

@@ -2,5 +2,6 @@
 
 package seccomp
 
-// embeddedFilter is empty where no policy table exists yet; the sandbox refuses to run.
-var embeddedFilter []byte
+// embeddedFilter and embeddedNoNewExec are empty where no policy table exists yet; the
+// sandbox refuses to run.
+var embeddedFilter, embeddedNoNewExec []byte

@@ -32,6 +32,20 @@ func Load(bpf []byte) error {
 	return installTSYNC(prog)
 }
 
+// Stack installs bpf (after Validate) on every thread of the calling process,
+// on top of the filter Load installed: NoNewExecFilter, in stage two. Unlike
+// Load it makes no prctl call, which that filter refuses: no_new_privs is
+// already set, for good, on every thread. It makes exactly the call the
+// filter below allows, seccomp(SECCOMP_SET_MODE_FILTER,
+// SECCOMP_FILTER_FLAG_TSYNC), so that no thread keeps running without the new
+// filter (the threads share the filter below, so TSYNC can synchronise them).
+func Stack(bpf []byte) error {
+	if err := Validate(bpf); err != nil {
+		return err
+	}
+	return installTSYNC(toSockFilters(bpf))
+}
+
 // installTSYNC calls seccomp(2). With TSYNC a positive return is the id of a
 // thread that could not be synchronised (it already had a diverging filter).
 func installTSYNC(prog []unix.SockFilter) error {

@@ -9,3 +9,6 @@ func Load(bpf []byte) error {
 	}
 	return ErrUnsupportedOS
 }
+
+// Stack always fails outside Linux with ErrUnsupportedOS.
+func Stack(bpf []byte) error { return Load(bpf) }

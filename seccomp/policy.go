@@ -114,6 +114,11 @@ type Rule struct {
 // table, checked by tests and compiled by Compile.
 type Policy struct {
 	Rules []Rule
+	// Otherwise is the action for a call no rule matches. The zero value,
+	// ENOSYS, makes an allowlist; Allow makes a denylist, which only a filter
+	// stacked on an allowlist may be (see NoNewExec): stacked filters can only
+	// restrict. A rule with this action is documentation and compiles to nothing.
+	Otherwise Action
 }
 
 // Check reports the first malformed entry: a rule without names or reason,
@@ -121,6 +126,9 @@ type Policy struct {
 // and by any other rule (the later one would silently lose), or a NotListed
 // rule whose syscall is not pinned to a set of values (see NotListed).
 func (p Policy) Check() error {
+	if p.Otherwise != ENOSYS && p.Otherwise != Allow {
+		return fmt.Errorf("%w: the action for unmatched calls must be ENOSYS or Allow, not %v", ErrInvalidPolicy, p.Otherwise)
+	}
 	uncond := map[string]bool{}
 	cond := map[string]bool{}
 	for i, r := range p.Rules {
@@ -203,5 +211,5 @@ func (p Policy) SignalSelfOnly(pid int) Policy {
 		Rule{Names: []string{"tgkill"}, Action: EPERM, When: []Cond{{Arg: 0, Op: NotEqual, Value: self}},
 			Reason: "no signals to other processes (invariant 4)"},
 	)
-	return Policy{Rules: rules}
+	return Policy{Rules: rules, Otherwise: p.Otherwise}
 }

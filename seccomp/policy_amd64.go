@@ -29,6 +29,10 @@ const (
 
 	prSetVMA         = 0x53564d41
 	prSetVMAAnonName = 0
+	prSetSeccomp     = 22
+
+	seccompSetModeFilter  = 1 // SECCOMP_SET_MODE_FILTER
+	seccompFilterFlagSync = 1 // SECCOMP_FILTER_FLAG_TSYNC
 )
 
 // Default returns the allowlist for this binary re-executed as the sandboxed
@@ -50,8 +54,55 @@ func Default() Policy {
 	rules = append(rules, memoryRules()...)
 	rules = append(rules, fileRules()...)
 	rules = append(rules, deniedRules()...)
+	rules = append(rules, stackRules()...)
 	rules = append(rules, killRules()...)
 	return Policy{Rules: rules}
+}
+
+// stackRules let stage two stack NoNewExec on top of this filter, once, and
+// nothing else: exactly seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC),
+// the call seccomp.Stack makes. No guest instruction runs before NoNewExec is in
+// place, and NoNewExec refuses every seccomp call after it; a filter can only
+// narrow what this one allows, and the pinned flags exclude NEW_LISTENER (user
+// notification: decisions handed to another process), SPEC_ALLOW (speculation
+// mitigations off) and LOG.
+func stackRules() []Rule {
+	return []Rule{
+		{Names: []string{"seccomp"}, Action: Allow,
+			When:   []Cond{{Arg: 0, Op: Equal, Value: seccompSetModeFilter}, {Arg: 1, Op: Equal, Value: seccompFilterFlagSync}},
+			Reason: "stage two stacks the no-new-exec filter (NoNewExec, TSYNC: every thread) before the guest's first instruction; that filter then refuses seccomp"},
+		{Names: []string{"seccomp"}, Action: EPERM,
+			When:   []Cond{{Arg: 0, Op: NotEqual, Value: seccompSetModeFilter}},
+			Reason: "strict mode, GET_ACTION_AVAIL, GET_NOTIF_SIZES: not needed"},
+		{Names: []string{"seccomp"}, Action: EPERM,
+			When:   []Cond{{Arg: 0, Op: Equal, Value: seccompSetModeFilter}, {Arg: 1, Op: NotEqual, Value: seccompFilterFlagSync}},
+			Reason: "a filter with other flags: NEW_LISTENER (user notification), SPEC_ALLOW, LOG, or on one thread only"},
+	}
+}
+
+// NoNewExec returns the filter stage two stacks on Sandboxed once the guest is
+// compiled (or its code loaded from the cache) and before it is instantiated,
+// so before its first instruction: a denylist (Otherwise: Allow; the filter
+// below still decides everything else) that refuses every new executable
+// mapping and every further filter. wazero maps code only while compiling
+// (mmap RW, then mprotect RX), so after that nothing legitimate asks for
+// PROT_EXEC, and a guest that escaped wazero cannot turn a page it wrote into
+// code (RW then RX, which W^X alone allows). gVisor's runsc stacks
+// DenyNewExecMappings for the same reason.
+func NoNewExec() Policy {
+	var rules []Rule
+	for _, name := range []string{"mmap", "mprotect", "pkey_mprotect"} {
+		rules = append(rules, Rule{Names: []string{name}, Action: EPERM,
+			When:   []Cond{{Arg: 2, Op: MaskedEqual, Mask: protExec, Value: protExec}},
+			Reason: "no new executable mapping once the guest's code is in place (map RW, write, flip to RX)"})
+	}
+	rules = append(rules,
+		Rule{Names: []string{"seccomp"}, Action: EPERM,
+			Reason: "no further filter: this one is the last (the filter below allows exactly the call that installed it)"},
+		Rule{Names: []string{"prctl"}, Action: EPERM, When: []Cond{{Arg: 0, Op: Equal, Value: prSetSeccomp}},
+			Reason: "PR_SET_SECCOMP, the older door to the same (already EPERM below)"},
+	)
+	return Policy{Rules: rules, Otherwise: Allow}
 }
 
 // runtimeRules are what the Go runtime needs once it is running: threads,
@@ -213,8 +264,8 @@ func deniedRules() []Rule {
 			Reason: "credentials are dropped by the sandbox before the filter"},
 		{Names: []string{"mknod", "mknodat", "name_to_handle_at"}, Action: EPERM,
 			Reason: "no device nodes; file handles lead to open_by_handle_at"},
-		{Names: []string{"seccomp", "personality", "syslog", "quotactl", "acct"}, Action: EPERM,
-			Reason: "no new filters or user notifications, ABI switches, kernel log, quotas or accounting"},
+		{Names: []string{"personality", "syslog", "quotactl", "acct"}, Action: EPERM,
+			Reason: "no ABI switches, kernel log, quotas or accounting"},
 		{Names: []string{"modify_ldt"}, Action: EPERM, Reason: "16-bit segments: old exploit surface, unused"},
 	}
 }

@@ -21,7 +21,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/agentbox/agentbox/seccomp/internal/int80"
+	"github.com/agentbox/agentbox/internal/int80"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"

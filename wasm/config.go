@@ -44,6 +44,13 @@ type Config struct {
 	// benchmark that measures its cost and for tests; the sandbox stops guests from
 	// outside (cgroup kill), so the default is false.
 	CloseOnContextDone bool
+	// BeforeGuest, if set, is called once by Run after every piece of the module's code
+	// is mapped (Compile compiled it or loaded it from the cache) and before instantiation
+	// runs the guest's first instruction (a start section, then _start). An error stops the
+	// run as sandbox_error. wazero maps executable memory only in NewRuntime and
+	// CompileModule, never while instantiating or running a module, so the sandbox stacks
+	// its no-new-exec seccomp filter here.
+	BeforeGuest func() error
 }
 
 const (

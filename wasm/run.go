@@ -65,6 +65,11 @@ func (p *Program) run(ctx context.Context, out streams) verdict {
 	if err != nil {
 		return verdict{outcome: outcome.SandboxError, message: err.Error()}
 	}
+	if p.cfg.BeforeGuest != nil {
+		if err := p.cfg.BeforeGuest(); err != nil {
+			return verdict{outcome: outcome.SandboxError, message: "before the guest's first instruction: " + err.Error()}
+		}
+	}
 	mod, v, ok := p.instantiate(ctx, mc, c)
 	if !ok {
 		return v

@@ -148,7 +148,9 @@ func (d *daemonParts) serve() error {
 }
 
 func (d *daemonParts) goServe(ln net.Listener) {
-	srv := &http.Server{Handler: d.api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// IdleTimeout: a kept-alive connection between requests holds an fd and a goroutine;
+	// long-polls and event streams are requests in progress, not idle.
+	srv := &http.Server{Handler: d.api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	d.servers = append(d.servers, srv)
 	tls := d.cfg.tlsCert != "" && ln.Addr().Network() == "tcp"
 	go func() {

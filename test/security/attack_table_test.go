@@ -140,7 +140,13 @@ var attacks = []attack{
 	{Name: "x32 syscall number", Invariant: 2, From: "payload", payload: "x32-getpid", limits: quick,
 		What: "getpid with bit 30 set (x32 ABI)", Expect: "killed: SIGSYS", Layer: lSeccomp},
 	{Name: "int 0x80", Invariant: 2, From: "payload", payload: "int80-getpid", limits: quick,
-		What: "i386 getpid through int $0x80 (code made RW, then RX)", Expect: "killed: SIGSYS", Layer: lSeccomp},
+		What: "i386 getpid through int $0x80 (an assembly stub in the binary: no page can be made executable)", Expect: "killed: SIGSYS", Layer: lSeccomp},
+	{Name: "RW page flipped to RX", Invariant: 2, From: "payload", payload: "mprotect-rw-rx", limits: quick,
+		What: "native shellcode in two calls: write a RW page, mprotect it R|X, jump (W^X alone allows it)", Expect: "mprotect RX EPERM", Layer: lNoNewExec},
+	{Name: "map code directly", Invariant: 2, From: "payload", payload: "map-exec", limits: quick,
+		What: "an anonymous R|X mmap; a RW page made R|X by pkey_mprotect", Expect: "mmap R|X EPERM, pkey_mprotect R|X EPERM", Layer: lNoNewExec},
+	{Name: "stack a filter as the sandbox does", Invariant: 2, From: "payload", payload: "stack-filter", limits: quick,
+		What: "seccomp(SET_MODE_FILTER, TSYNC), the one call the first filter allows; prctl(PR_SET_SECCOMP)", Expect: "seccomp TSYNC EPERM, prctl EPERM", Layer: lNoNewExec},
 	{Name: "ioctl TIOCSTI", Invariant: 2, From: "payload", payload: "tiocsti", limits: quick,
 		What: "inject input into a terminal", Expect: "EPERM", Layer: lSeccomp},
 	{Name: "ioctl TIOCSTI high bit", Invariant: 2, From: "payload", payload: "tiocsti-highbit", limits: quick,
@@ -353,7 +359,8 @@ func TestAttackTableShape(t *testing.T) {
 			t.Errorf("duplicate attack name %q", a.Name)
 		case a.Invariant < 1 || a.Invariant > 9:
 			t.Errorf("%s: invariant %d", a.Name, a.Invariant)
-		case a.From == "payload" && attackPayloads[a.payload] == nil && wallPayloads[a.payload] == nil && argPayloads[a.payload] == nil:
+		case a.From == "payload" && attackPayloads[a.payload] == nil && wallPayloads[a.payload] == nil && argPayloads[a.payload] == nil &&
+			execPayloads[a.payload] == nil:
 			t.Errorf("%s: no payload %q", a.Name, a.payload)
 		case a.From == "module" && a.module == nil:
 			t.Errorf("%s: no module", a.Name)

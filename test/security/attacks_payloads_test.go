@@ -379,26 +379,6 @@ func processVMWritev([]string) string {
 	return errnoName(sys(unix.SYS_PROCESS_VM_WRITEV, 1, uintptr(unsafe.Pointer(&local)), 1, uintptr(unsafe.Pointer(&remote)), 1, 0))
 }
 
-// int80Getpid issues i386 getpid (20) through int $0x80. Go has no such instruction, so the
-// payload writes it as machine code into a page mapped writable, flips the page to
-// read+exec (W^X allows that order) and calls it: mov eax, 20; int 0x80; ret.
-func int80Getpid([]string) string {
-	code := []byte{0xb8, 0x14, 0x00, 0x00, 0x00, 0xcd, 0x80, 0xc3}
-	page, e := sysRet(unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, ^uintptr(0), 0)
-	if e != 0 {
-		return "mmap " + errnoName(e)
-	}
-	// Reinterpret the variable, not the value: a raw mapping address is not a Go pointer.
-	copy(unsafe.Slice((*byte)(*(*unsafe.Pointer)(unsafe.Pointer(&page))), len(code)), code)
-	if e := sys(unix.SYS_MPROTECT, page, 4096, unix.PROT_READ|unix.PROT_EXEC); e != 0 {
-		return "mprotect " + errnoName(e)
-	}
-	entry := &page // a func value is a pointer to the code pointer
-	fn := *(*func())(unsafe.Pointer(&entry))
-	fn()
-	return "survived int 0x80"
-}
-
 // tiocsti pushes a character into the controlling terminal's input. The high-bit variant
 // slips past filters that compare only the low 32 bits of the request.
 func tiocsti(req uint64) string {

@@ -21,6 +21,7 @@ func TestMain(m *testing.M) {
 	maps.Copy(all, posturePayloads)
 	maps.Copy(all, wallPayloads)
 	maps.Copy(all, argPayloads)
+	maps.Copy(all, execPayloads)
 	sandbox.Init(sandbox.WithPayloads(all))
 	os.Exit(m.Run())
 }

@@ -315,7 +315,7 @@ func checkThreads(t *testing.T, it *idleTask, extra int) {
 		"Uid": strings.Repeat(id+"\t", 3) + id, "Gid": strings.Repeat(id+"\t", 3) + id,
 		"Groups": "", "NStgid": strconv.Itoa(it.pid) + "\t1", // pid 1 of its own pid namespace
 		"CapInh": zeroCaps, "CapPrm": zeroCaps, "CapEff": zeroCaps, "CapBnd": zeroCaps, "CapAmb": zeroCaps,
-		"NoNewPrivs": "1", "Seccomp": "2", "Seccomp_filters": "1",
+		"NoNewPrivs": "1", "Seccomp": "2", "Seccomp_filters": "2", // the allowlist, and NoNewExec on it
 	}
 	procNS := nsLinks(t, procPath(it.pid))
 	for _, tid := range append([]int{it.pid}, tids...) {

@@ -21,8 +21,20 @@ const (
 // docs/SECURITY.md, and fails when the document says something else. Run with -update to
 // rewrite the block.
 func TestSyscallDocIsCurrent(t *testing.T) {
-	syncDocBlock(t, syscallsBegin, syscallsEnd, renderPolicy(seccomp.Sandboxed()),
+	syncDocBlock(t, syscallsBegin, syscallsEnd, renderPolicy(seccomp.Sandboxed(), "seccomp.Sandboxed()", "TestSyscallDocIsCurrent"),
 		"go test ./test/security/ -run TestSyscallDocIsCurrent -update")
+}
+
+const (
+	noNewExecBegin = "<!-- noexec:begin -->"
+	noNewExecEnd   = "<!-- noexec:end -->"
+)
+
+// TestNoNewExecDocIsCurrent does the same for the filter stage two stacks on the allowlist
+// before the guest's first instruction (seccomp.NoNewExec), between the noexec markers.
+func TestNoNewExecDocIsCurrent(t *testing.T) {
+	syncDocBlock(t, noNewExecBegin, noNewExecEnd, renderPolicy(seccomp.NoNewExec(), "seccomp.NoNewExec()", "TestNoNewExecDocIsCurrent"),
+		"go test ./test/security/ -run TestNoNewExecDocIsCurrent -update")
 }
 
 // policySections order the rules by what they do; within each, the policy's own order.
@@ -36,8 +48,8 @@ var policySections = []struct {
 	{seccomp.ENOSYS, "ENOSYS by name (as for every syscall not listed)"},
 }
 
-// renderPolicy is the generated block: a table per action, one row per rule.
-func renderPolicy(p seccomp.Policy) string {
+// renderPolicy is the generated block: a table per action with rules, one row per rule.
+func renderPolicy(p seccomp.Policy, source, test string) string {
 	var b strings.Builder
 	allowed := map[string]bool{}
 	for _, r := range p.Rules {
@@ -47,9 +59,16 @@ func renderPolicy(p seccomp.Policy) string {
 			}
 		}
 	}
-	fmt.Fprintf(&b, "Generated from `seccomp.Sandboxed()` by `TestSyscallDocIsCurrent` (`-update` rewrites it):\n"+
-		"%d rules; %d syscalls can be allowed (some only with the arguments shown).\n", len(p.Rules), len(allowed))
+	fmt.Fprintf(&b, "Generated from `%s` by `%s` (`-update` rewrites it):\n", source, test)
+	if p.Otherwise == seccomp.Allow {
+		fmt.Fprintf(&b, "%d rules; every call they do not match is left to the filter below.\n", len(p.Rules))
+	} else {
+		fmt.Fprintf(&b, "%d rules; %d syscalls can be allowed (some only with the arguments shown).\n", len(p.Rules), len(allowed))
+	}
 	for _, s := range policySections {
+		if !slices.ContainsFunc(p.Rules, func(r seccomp.Rule) bool { return r.Action == s.action }) {
+			continue
+		}
 		fmt.Fprintf(&b, "\n#### %s\n\n| syscalls | only when | reason |\n| --- | --- | --- |\n", s.title)
 		for _, r := range p.Rules {
 			if r.Action == s.action {

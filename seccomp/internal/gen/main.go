@@ -1,8 +1,9 @@
 //go:build linux && cgo
 
-// Command gen compiles seccomp.Sandboxed() with libseccomp and writes the BPF program that
-// the seccomp package embeds (filter_<arch>.bpf). Run through `go generate ./seccomp/`
-// (make generate) whenever the policy table changes; `make check` fails when it is stale.
+// Command gen compiles seccomp.Sandboxed() and seccomp.NoNewExec() with libseccomp and
+// writes the BPF programs that the seccomp package embeds (filter_<arch>.bpf and
+// noexec_<arch>.bpf). Run through `go generate ./seccomp/` (make generate) whenever a
+// policy table changes; `make check` fails when either is stale.
 package main
 
 import (
@@ -15,16 +16,29 @@ import (
 )
 
 func main() {
-	out := flag.String("o", fmt.Sprintf("filter_%s.bpf", runtime.GOARCH), "where to write the program")
+	out := flag.String("o", fmt.Sprintf("filter_%s.bpf", runtime.GOARCH), "where to write the Sandboxed program")
+	noexec := flag.String("noexec", fmt.Sprintf("noexec_%s.bpf", runtime.GOARCH), "where to write the NoNewExec program")
 	flag.Parse()
-	bpf, err := seccomp.Compile(seccomp.Sandboxed())
+	for _, p := range []struct {
+		path   string
+		policy seccomp.Policy
+	}{{*out, seccomp.Sandboxed()}, {*noexec, seccomp.NoNewExec()}} {
+		if err := write(p.path, p.policy); err != nil {
+			fmt.Fprintf(os.Stderr, "gen: %v\n", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// write compiles policy into path.
+func write(path string, policy seccomp.Policy) error {
+	bpf, err := seccomp.Compile(policy)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "gen: %v\n", err)
-		os.Exit(1)
+		return err
 	}
-	if err := os.WriteFile(*out, bpf, 0o644); err != nil {
-		fmt.Fprintf(os.Stderr, "gen: %v\n", err)
-		os.Exit(1)
+	if err := os.WriteFile(path, bpf, 0o644); err != nil {
+		return err
 	}
-	fmt.Printf("gen: wrote %s (%d instructions)\n", *out, len(bpf)/8)
+	fmt.Printf("gen: wrote %s (%d instructions)\n", path, len(bpf)/8)
+	return nil
 }

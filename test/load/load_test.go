@@ -1,0 +1,249 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentbox/agentbox/supervisor/client"
+	"github.com/agentbox/agentbox/supervisor/task"
+)
+
+// Tolerances of the leak check: what an idle daemon may show above its baseline. A few
+// goroutines and fds come and go with a scrape (the /metrics request itself, the
+// JetStream client's timers); the Go runtime never gives back the threads it made, so
+// threads are compared with the baseline taken after a batch as large as the load.
+const (
+	slackGoroutines = 10
+	slackFDs        = 4
+	slackThreads    = 4
+)
+
+// agents is AGENTBOX_LOAD_AGENTS, default 120.
+func agents(t *testing.T) int {
+	t.Helper()
+	s := os.Getenv("AGENTBOX_LOAD_AGENTS")
+	if s == "" {
+		return 120
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		t.Fatalf("AGENTBOX_LOAD_AGENTS=%q: want a positive number", s)
+	}
+	return n
+}
+
+// startLoaded starts a daemon with a slot and 64 MiB of budget per agent.
+func startLoaded(t *testing.T, n int, args ...string) *daemon {
+	t.Helper()
+	return startDaemon(t, append([]string{"--slots", strconv.Itoa(n), "--memory-budget", fmt.Sprintf("%dMi", n*taskMemoryBytes>>20)}, args...)...)
+}
+
+// TestLoadConcurrentAgents runs N agents at once through the daemon (N holders that keep
+// their slots until cancelled, which must all be seen running together), then N of the
+// mixed kinds at once, checking every verdict and that each task ran exactly once; then
+// the daemon and the host must be back at their baseline: no process, cgroup, uid lock,
+// mount or scratch of any task left, goroutines, fds and threads within a few of before.
+func TestLoadConcurrentAgents(t *testing.T) {
+	n := agents(t)
+	d := startLoaded(t, n)
+	c := d.client()
+	digests := pushAll(t, c, append(mixed, holder))
+
+	runMixed(t, d, c, digests, "warmup", len(mixed))
+	pre := settle(t, d, "after the warm-up", func(s sample) []string { return s.leftovers() })
+	t.Logf("baseline after the warm-up: %s", pre)
+
+	heldAtPeak := runHolders(t, d, c, digests, "holders", n)
+	base := settle(t, d, "after the holders", idleAs(pre, nil))
+	t.Logf("after %d holders: %s", n, base)
+	checkLocksFree(t, d, heldAtPeak)
+
+	runMixed(t, d, c, digests, "mixed", n)
+	final := settle(t, d, "after the mixed load", idleAs(pre, &base))
+	t.Logf("after %d mixed: %s", n, final)
+	if final.mounts != pre.mounts {
+		t.Logf("the daemon's mount table has %d entries, %d before (none under the test dir; other processes may mount)", final.mounts, pre.mounts)
+	}
+}
+
+// runMixed runs n tasks of the mixed kinds at once (and the invalid uploads meanwhile) and
+// checks every verdict.
+func runMixed(t *testing.T, d *daemon, c *client.Client, digests map[string]string, run string, n int) {
+	t.Helper()
+	start := time.Now()
+	subs := submitAll(t, c, digests, run, n, func(i int) kind { return mixed[i%len(mixed)] })
+	refused := checkInvalidPushes(c)
+	got := finals(t, d, c, run, n)
+	passed, failures := check(c, subs, got)
+	report(t, fmt.Sprintf("%s (%d tasks of %d kinds, all final %s after the first submit)", run, n, len(mixed), time.Since(start).Round(time.Millisecond)),
+		passed, append(failures, refused...))
+	d.proxy.closeAll()
+}
+
+// runHolders submits n holders, waits until the daemon runs all n at once (its running
+// gauge, the listing, and the host: n sandboxed processes, n cgroups, n uid locks), then
+// cancels them and checks that each ended cancelled after one attempt. It returns the
+// uid lock files held at the peak.
+func runHolders(t *testing.T, d *daemon, c *client.Client, digests map[string]string, run string, n int) []string {
+	t.Helper()
+	memBefore := memAvailable()
+	start := time.Now()
+	subs := submitAll(t, c, digests, run, n, func(int) kind { return holder })
+	waitFor(t, d, fmt.Sprintf("%d running", n), 10*time.Minute, func() bool { return d.metric("agentbox_running_tasks") >= float64(n) })
+	launch := time.Since(start)
+	peak := probe(d)
+	running := countTasks(t, c, task.Filter{State: task.Running, Labels: map[string]string{"run": run}})
+	t.Logf("%d holders running at once %s after the first submit (%.1f ms per agent); at the peak: %s", n, launch.Round(time.Millisecond),
+		float64(launch.Microseconds())/1000/float64(n), peak)
+	t.Logf("host MemAvailable dropped %.1f MiB: %.2f MiB per live agent (the whole host: other work counts too)",
+		mib(memBefore-peak.memAvailKB), mib(memBefore-peak.memAvailKB)/float64(n))
+	assertPeak(t, n, running, peak)
+	cancelAll(t, c, subs)
+	got := finals(t, d, c, run, n)
+	passed, failures := check(c, subs, got)
+	report(t, fmt.Sprintf("%s (%d at once, then cancelled)", run, n), passed, failures)
+	d.proxy.closeAll()
+	return lockNames(peak.locks)
+}
+
+// assertPeak checks that the n holders were really running together: listed running, and
+// each a live sandboxed process of the daemon's, in its own cgroup, with its own uid.
+func assertPeak(t *testing.T, n, running int, peak sample) {
+	t.Helper()
+	if running != n {
+		t.Errorf("%d holders listed running at the peak, want %d", running, n)
+	}
+	if len(peak.children) < n {
+		t.Errorf("%d processes below the daemon at the peak, want at least %d (one per task)", len(peak.children), n)
+	}
+	if g := groupNames(peak.cgroups); g < n {
+		t.Errorf("%d task cgroups at the peak, want at least %d", g, n)
+	}
+	if len(peak.locks) < n {
+		t.Errorf("%d uid locks held by the daemon at the peak, want at least %d", len(peak.locks), n)
+	}
+}
+
+// groupNames counts distinct group names across hierarchies (v1 has one dir per controller).
+func groupNames(dirs []string) int {
+	seen := map[string]bool{}
+	for _, d := range dirs {
+		seen[d[strings.LastIndexByte(d, '/')+1:]] = true
+	}
+	return len(seen)
+}
+
+// lockNames strips the holder from heldLocks' entries.
+func lockNames(held []string) []string {
+	var out []string
+	for _, h := range held {
+		name, _, _ := strings.Cut(h, " ")
+		out = append(out, name)
+	}
+	return out
+}
+
+// cancelAll cancels every task of subs, sixteen at a time.
+func cancelAll(t *testing.T, c *client.Client, subs []submitted) {
+	t.Helper()
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []string
+	for _, s := range subs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, err := c.Cancel(context.Background(), s.id); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Sprintf("cancel %s: %v", s.id, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, e := range errs {
+		t.Error(e)
+	}
+}
+
+// idleAs is the settled condition after a load: nothing of a task left, goroutines and
+// fds within the slack of pre, threads within the slack of threadBase (nil: the first
+// large batch, which sets the number of threads the runtime keeps).
+func idleAs(pre sample, threadBase *sample) func(sample) []string {
+	return func(s sample) []string {
+		bad := s.leftovers()
+		if s.goroutines > pre.goroutines+slackGoroutines {
+			bad = append(bad, fmt.Sprintf("goroutines %d, baseline %d (+%d allowed)", s.goroutines, pre.goroutines, slackGoroutines))
+		}
+		if s.fds > pre.fds+slackFDs {
+			bad = append(bad, fmt.Sprintf("fds %d, baseline %d (+%d allowed)", s.fds, pre.fds, slackFDs))
+		}
+		if threadBase != nil && s.threads > threadBase.threads+slackThreads {
+			bad = append(bad, fmt.Sprintf("threads %d, baseline %d (+%d allowed)", s.threads, threadBase.threads, slackThreads))
+		}
+		return bad
+	}
+}
+
+// settle probes d until bad finds nothing, and fails t with what it last found after two
+// minutes: a leak never settles, a slow machine only settles later.
+func settle(t *testing.T, d *daemon, when string, bad func(sample) []string) sample {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		s := probe(d)
+		found := bad(s)
+		if len(found) == 0 {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s, the daemon did not settle in 2m: %s\n(%s)", when, strings.Join(found, "; "), s)
+			if len(s.children) > 0 {
+				t.Logf("left processes:\n%s", describe(s.children))
+			}
+			return s
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// describe lists pids with their command lines.
+func describe(pids []int) string {
+	var b strings.Builder
+	for _, p := range pids {
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+		fmt.Fprintf(&b, "  %d %s\n", p, strings.ReplaceAll(string(cmd), "\x00", " "))
+	}
+	return b.String()
+}
+
+// checkLocksFree asks the kernel whether each uid lock held at the peak can be taken now;
+// one that cannot must be held by some other agentbox, never by this daemon.
+func checkLocksFree(t *testing.T, d *daemon, names []string) {
+	t.Helper()
+	busy := 0
+	for _, name := range names {
+		free, err := flockFree(name)
+		if err != nil {
+			t.Errorf("flock %s: %v", name, err)
+		}
+		if !free {
+			busy++
+		}
+	}
+	if busy > 0 {
+		held, _ := heldLocks([]int{d.pid()})
+		if len(held) > 0 {
+			t.Errorf("uid locks still held by the daemon: %v", held)
+		}
+		t.Logf("%d of the %d uid locks of the peak are held by other processes now", busy, len(names))
+	}
+}

@@ -1,0 +1,370 @@
+package load
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// slotLockDir is sandbox.SlotLockDir: one flock per host uid a task holds.
+const slotLockDir = "/run/agentbox/uid-locks"
+
+// sample is what the daemon process and the host show of it at one moment.
+type sample struct {
+	at         time.Time
+	goroutines int   // go_goroutines from /metrics
+	fds        int   // entries of /proc/PID/fd
+	threads    int   // Threads of /proc/PID/status
+	rssKB      int64 // VmRSS
+	hwmKB      int64 // VmHWM: the peak RSS so far
+	children   []int // every descendant process of the daemon
+	childTasks int   // their threads, all told (what a pids limit on the daemon's unit counts)
+	cgroups    []string
+	locks      []string // uid lock files held by the daemon or a descendant
+	mounts     int      // lines of the daemon's mountinfo
+	ownMounts  []string // mount points under the test's dir
+	scratch    []string // compile scratch left in the cache or in the daemon's TMPDIR
+	memAvailKB int64    // host MemAvailable
+	stateBytes int64    // JetStream's file store
+}
+
+// probe takes a sample of d.
+func probe(d *daemon) sample {
+	d.t.Helper()
+	pid := d.pid()
+	s := sample{at: time.Now(), goroutines: int(d.metric("go_goroutines"))}
+	var errs []error
+	note := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	var err error
+	s.fds, err = countDir(fmt.Sprintf("/proc/%d/fd", pid))
+	note(err)
+	st, err := procStatus(pid)
+	note(err)
+	s.threads, s.rssKB, s.hwmKB = int(st["Threads"]), st["VmRSS"], st["VmHWM"]
+	s.children, err = descendants(pid)
+	note(err)
+	s.childTasks = threadsOf(s.children)
+	s.cgroups, err = taskCgroups(pid)
+	note(err)
+	s.locks, err = heldLocks(append([]int{pid}, s.children...))
+	note(err)
+	s.mounts, s.ownMounts, err = mounts(pid, d.dir)
+	note(err)
+	s.scratch = scratch(d)
+	s.memAvailKB = memAvailable()
+	s.stateBytes = dirBytes(filepath.Join(d.dir, "state"))
+	if len(errs) > 0 {
+		d.t.Fatalf("probe agentboxd (pid %d): %v", pid, errors.Join(errs...))
+	}
+	return s
+}
+
+func (s sample) String() string {
+	return fmt.Sprintf("goroutines %d, fds %d, threads %d, RSS %.1f MiB (peak %.1f MiB), children %d (%d threads), cgroups %d, held uid locks %d, mounts %d, scratch %d, JetStream store %.1f MiB",
+		s.goroutines, s.fds, s.threads, mib(s.rssKB), mib(s.hwmKB), len(s.children), s.childTasks, len(s.cgroups), len(s.locks), s.mounts, len(s.scratch), float64(s.stateBytes)/(1<<20))
+}
+
+func mib(kb int64) float64 { return float64(kb) / 1024 }
+
+// leftovers lists what no idle daemon may hold: processes, cgroups, locks, mounts under
+// the test dir, scratch. Empty when clean.
+func (s sample) leftovers() []string {
+	var out []string
+	add := func(what string, n int, detail any) {
+		if n > 0 {
+			out = append(out, fmt.Sprintf("%d %s: %v", n, what, detail))
+		}
+	}
+	add("child processes", len(s.children), s.children)
+	add("task cgroups", len(s.cgroups), s.cgroups)
+	add("held uid locks", len(s.locks), s.locks)
+	add("mounts under the test dir", len(s.ownMounts), s.ownMounts)
+	add("scratch dirs", len(s.scratch), s.scratch)
+	return out
+}
+
+func countDir(dir string) (int, error) {
+	es, err := os.ReadDir(dir)
+	return len(es), err
+}
+
+// procStatus returns the numeric fields of /proc/PID/status (kB for the Vm ones).
+func procStatus(pid int) (map[string]int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]int64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		if f := strings.Fields(v); len(f) > 0 {
+			if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+				m[k] = n
+			}
+		}
+	}
+	return m, nil
+}
+
+// threadsOf sums the threads of pids (those gone meanwhile count none).
+func threadsOf(pids []int) int {
+	n := 0
+	for _, p := range pids {
+		if st, err := procStatus(p); err == nil {
+			n += int(st["Threads"])
+		}
+	}
+	return n
+}
+
+// descendants lists every process below pid, from the ppid of each /proc/*/stat.
+func descendants(pid int) ([]int, error) {
+	parent, err := parents()
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for p := range parent {
+		for q := parent[p]; q > 1; q = parent[q] {
+			if q == pid {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// parents maps every live pid to its ppid.
+func parents() (map[int]int, error) {
+	es, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	m := map[int]int{}
+	for _, e := range es {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) > 1 {
+			m[p], _ = strconv.Atoi(f[1])
+		}
+	}
+	return m, nil
+}
+
+// taskCgroups lists the groups the daemon made ("<pid>-<name>" beneath "<own>/agentbox",
+// cgroups/manager_linux.go) in every hierarchy of the daemon's /proc/PID/cgroup: on a v1
+// host one per controller, on v2 the unified one.
+func taskCgroups(pid int) ([]string, error) {
+	own, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return nil, err
+	}
+	mnts, err := cgroupMounts()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(string(own)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		for _, m := range mnts {
+			if m.controllers == f[1] {
+				out = append(out, groupsIn(filepath.Join(m.point, strings.TrimPrefix(f[2], m.root), "agentbox"), pid)...)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// groupsIn lists the directories of dir named for pid.
+func groupsIn(dir string, pid int) []string {
+	es, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range es {
+		if e.IsDir() && strings.HasPrefix(e.Name(), strconv.Itoa(pid)+"-") {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
+}
+
+type cgroupMount struct{ point, root, controllers string }
+
+// cgroupMounts lists the cgroup hierarchies of /proc/self/mountinfo; controllers is as
+// /proc/PID/cgroup names the hierarchy ("memory", "name=systemd", "" for cgroup2).
+func cgroupMounts() ([]cgroupMount, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []cgroupMount
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		a, b := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(a) < 5 || len(b) < 3 {
+			continue
+		}
+		switch b[0] {
+		case "cgroup2":
+			out = append(out, cgroupMount{point: a[4], root: a[3]})
+		case "cgroup":
+			out = append(out, cgroupMount{point: a[4], root: a[3], controllers: v1Controllers(b[2])})
+		}
+	}
+	return out, sc.Err()
+}
+
+// v1Controllers keeps the controller names of a v1 mount's super options, in the order
+// /proc/PID/cgroup writes them.
+func v1Controllers(opts string) string {
+	var cs []string
+	for _, o := range strings.Split(opts, ",") {
+		switch {
+		case o == "rw" || o == "ro" || strings.HasPrefix(o, "release_agent=") || o == "clone_children" || o == "noprefix" || o == "xattr":
+		default:
+			cs = append(cs, o)
+		}
+	}
+	return strings.Join(cs, ",")
+}
+
+// heldLocks lists the uid lock files whose flock (in /proc/locks) a process of pids holds.
+func heldLocks(pids []int) ([]string, error) {
+	files, err := lockInodes()
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		// "1: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF"
+		f := strings.Fields(line)
+		if len(f) < 6 || f[1] != "FLOCK" {
+			continue
+		}
+		pid, _ := strconv.Atoi(f[4])
+		id := f[5]
+		if name, ok := files[id[strings.LastIndexByte(id, ':')+1:]]; ok && slices.Contains(pids, pid) {
+			out = append(out, fmt.Sprintf("%s (pid %d)", name, pid))
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// lockInodes maps the inode number of every uid lock file to its name.
+func lockInodes() (map[string]string, error) {
+	es, err := os.ReadDir(slotLockDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, e := range es {
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			m[strconv.FormatUint(uint64(st.Ino), 10)] = e.Name()
+		}
+	}
+	return m, nil
+}
+
+// flockFree reports whether the uid lock file name can be taken now (and gives it back at
+// once): the kernel's own answer, besides /proc/locks.
+func flockFree(name string) (bool, error) {
+	f, err := os.Open(filepath.Join(slotLockDir, name))
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return false, nil
+	}
+	return true, syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+}
+
+// mounts counts the daemon's mount table and lists the mount points under dir.
+func mounts(pid int, dir string) (int, []string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	if err != nil {
+		return 0, nil, err
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var own []string
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], dir) {
+			own = append(own, f[4])
+		}
+	}
+	return len(lines), own, nil
+}
+
+// scratch lists compile scratch left behind: entries of <cache>/<engine>/scratch and
+// agentbox-compile-* in the daemon's TMPDIR (sandbox/cache_linux.go, sandbox_linux.go).
+func scratch(d *daemon) []string {
+	found, _ := filepath.Glob(filepath.Join(d.cacheDir(), "*", "scratch", "*"))
+	tmp, _ := filepath.Glob(filepath.Join(d.tmp(), "*"))
+	return append(found, tmp...)
+}
+
+// memAvailable is the host's MemAvailable in kB.
+func memAvailable() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func dirBytes(dir string) int64 {
+	var n int64
+	filepath.Walk(dir, func(_ string, info os.FileInfo, err error) error {
+		if err == nil && info.Mode().IsRegular() {
+			n += info.Size()
+		}
+		return nil
+	})
+	return n
+}
