@@ -47,12 +47,16 @@ func TestPrepare(t *testing.T) {
 func TestChildBinary(t *testing.T) {
 	privtest.RequireRoot(t)
 	dir := t.TempDir()
-	child := filepath.Join(dir, ChildName)
-	// -buildvcs=false: a test binary carries no VCS facts, so neither may the child.
-	build := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", child, "../cmd/agentbox-init")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build agentbox-init: %v\n%s", err, out)
+	// In the cgroup-v2 VM there is no Go toolchain: test/vm/cgroupv2.sh builds the child
+	// beside this test binary and names it here.
+	child, prebuilt := os.LookupEnv("AGENTBOX_TEST_CHILD")
+	_, noGo := exec.LookPath("go")
+	if !prebuilt {
+		if noGo != nil {
+			t.Skip("no Go toolchain and no AGENTBOX_TEST_CHILD (a test binary copied alone)")
+		}
+		child = filepath.Join(dir, ChildName)
+		buildChild(t, child, "-buildvcs=false") // a test binary carries no VCS facts, so neither may the child
 	}
 	sb, err := New(Config{CacheDir: t.TempDir(), ChildBinary: child})
 	if err != nil {
@@ -63,18 +67,27 @@ func TestChildBinary(t *testing.T) {
 	if err != nil || res.Outcome != outcome.OK || string(res.Stdout) != "hello from wasm\n" {
 		t.Fatalf("run from agentbox-init: %s (%s) %q, %v", res.Outcome, res.Message, res.Stdout, err)
 	}
-	// Another build: the same source stamped with its VCS revision (this test binary has
-	// none), as a child left from an older checkout would be.
-	stamped := filepath.Join(dir, "stamped")
-	build = exec.Command("go", "build", "-trimpath", "-buildvcs=true", "-o", stamped, "../cmd/agentbox-init")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build a stamped agentbox-init (needs the git checkout): %v\n%s", err, out)
+	others := []string{"/bin/sh", filepath.Join(dir, "missing")}
+	if noGo == nil {
+		// Another build: the same source stamped with its VCS revision (this test binary
+		// has none), as a child left from an older checkout would be.
+		stamped := filepath.Join(dir, "stamped")
+		buildChild(t, stamped, "-buildvcs=true")
+		others = append(others, stamped)
 	}
-	for _, other := range []string{"/bin/sh", stamped, filepath.Join(dir, "missing")} {
+	for _, other := range others {
 		_, err := New(Config{CacheDir: t.TempDir(), ChildBinary: other})
 		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), other) {
 			t.Errorf("New with child %s: %v, want ErrUnsupported naming it", other, err)
 		}
+	}
+}
+
+func buildChild(t *testing.T, out, vcs string) {
+	t.Helper()
+	build := exec.Command("go", "build", "-trimpath", vcs, "-o", out, "../cmd/agentbox-init")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build agentbox-init %s (the stamped one needs the git checkout): %v\n%s", vcs, err, b)
 	}
 }
