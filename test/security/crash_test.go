@@ -111,19 +111,31 @@ func buildCLI(t *testing.T, dir string) string {
 	return bin
 }
 
-// findSandboxChild polls /proc for the process whose parent is the CLI.
+// findSandboxChild polls /proc for the sandbox child of the CLI: the child whose argv[0]
+// is agentbox-sandbox. It is not simply "the one child": Go's os/exec proves
+// clone(CLONE_PIDFD) works by cloning a child that exits at once (syscall.checkClonePidfd),
+// and that short-lived child of the CLI was once taken for the task (a CI run failed with
+// "not in stage two: gone").
 func findSandboxChild(t *testing.T, cli int, cliOut *bytes.Buffer) int {
 	t.Helper()
 	deadline := time.Now().Add(stateDeadline)
 	for time.Now().Before(deadline) {
-		if kids := childrenOf(cli); len(kids) == 1 {
-			return kids[0]
-		} else if len(kids) > 1 {
-			t.Fatalf("the CLI %d has %d children %v, want one sandbox child", cli, len(kids), kids)
+		var sandboxed []int
+		for _, pid := range childrenOf(cli) {
+			if argv, _ := os.ReadFile(procPath(pid, "cmdline")); strings.HasPrefix(string(argv), "agentbox-sandbox\x00") {
+				sandboxed = append(sandboxed, pid)
+			}
 		}
-		time.Sleep(5 * time.Millisecond)
+		switch len(sandboxed) {
+		case 1:
+			return sandboxed[0]
+		case 0:
+			time.Sleep(5 * time.Millisecond)
+		default:
+			t.Fatalf("the CLI %d has %d sandbox children %v, want one", cli, len(sandboxed), sandboxed)
+		}
 	}
-	t.Fatalf("the CLI %d started no child within %s; it wrote %q", cli, stateDeadline, cliOut.String())
+	t.Fatalf("the CLI %d started no sandbox child within %s; it wrote %q", cli, stateDeadline, cliOut.String())
 	return 0
 }
 
