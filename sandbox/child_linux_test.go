@@ -91,3 +91,56 @@ func buildChild(t *testing.T, out, vcs string) {
 		t.Fatalf("build agentbox-init %s (the stamped one needs the git checkout): %v\n%s", vcs, err, b)
 	}
 }
+
+// TestExecInPlace: with ExecInPlace the child runs from the binary file itself, which New
+// accepts only when it is root's alone to change.
+func TestExecInPlace(t *testing.T) {
+	privtest.RequireRoot(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil { // the task's uid must reach the copies
+		t.Fatal(err)
+	}
+	copyOf := func(name string, mode os.FileMode, uid int) string {
+		t.Helper()
+		b, err := os.ReadFile(self)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, uid, 0); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	module := readModule(t, "../testdata/modules/hello.wasm")
+	for _, child := range []string{"", copyOf("root-0755", 0o755, 0)} {
+		sb, err := New(Config{ExecInPlace: true, ChildBinary: child})
+		if err != nil {
+			t.Fatalf("New in place from %q: %v", child, err)
+		}
+		res, err := sb.Run(context.Background(), Spec{Module: module})
+		sb.Close()
+		if err != nil || res.Outcome != outcome.OK || string(res.Stdout) != "hello from wasm\n" {
+			t.Fatalf("run in place from %q: %s (%s) %q, %v", child, res.Outcome, res.Message, res.Stdout, err)
+		}
+	}
+	for _, bad := range []string{copyOf("group-writable", 0o775, 0), copyOf("world-writable", 0o757, 0), copyOf("user-owned", 0o755, 1000)} {
+		sb, err := New(Config{ExecInPlace: true, ChildBinary: bad})
+		if err == nil {
+			sb.Close()
+		}
+		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), bad) {
+			t.Errorf("New in place from %s: %v, want ErrUnsupported naming it", bad, err)
+		}
+	}
+}

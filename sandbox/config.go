@@ -37,6 +37,20 @@ type Config struct {
 	// child contract; New refuses another. It is sealed into memory once, as the running
 	// binary would be.
 	ChildBinary string
+	// AllowSpeculation leaves speculative store bypass and indirect branch speculation as
+	// the kernel's default policy has them for tasks. By default every task force-disables
+	// both for itself where the kernel lets it (Spectre v4 and v2 between tenants of one
+	// host); that costs CPU-heavy guests a few percent, more on some code, and a host that
+	// runs only its own code may not want to pay it.
+	AllowSpeculation bool
+	// ExecInPlace executes every child from the binary file itself, opened read-only once,
+	// instead of from a sealed copy in memory: it saves the copy (6 ms and 9 MB for
+	// agentbox-init) on each New, which a one-shot supervisor (`agentbox run`) pays once per
+	// task. New refuses a file that anyone but root may change. It is safe because no task
+	// can write the file (docs/SECURITY.md, "The child binary"); a long-lived supervisor (the
+	// daemon) keeps the sealed copy, so that an in-place upgrade of the file under it never
+	// hands its later tasks another build than the one it checked.
+	ExecInPlace bool
 }
 
 // ChildName is the file name of the dedicated child binary (cmd/agentbox-init) that

@@ -32,6 +32,8 @@ const (
 	stageSetup = "1"     // root of the new user namespace: mounts, rlimits, capabilities dropped
 	stageGuest = "2"     // no capabilities: seccomp, then wazero (or a test payload)
 	stageProbe = "probe" // `agentbox check`: the namespaces were created; exit at once
+	// `agentbox check`: restrict speculation as stage one does, print what the kernel shows
+	stageSpeculation = "speculation"
 )
 
 // Where stage one mounts things inside the new root.

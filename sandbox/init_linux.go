@@ -44,6 +44,8 @@ func Init(opts ...InitOption) {
 		err = stageTwo(cfg)
 	case stageProbe:
 		os.Exit(0) // `agentbox check`: the namespaces were created, nothing more to do
+	case stageSpeculation:
+		os.Exit(speculationProbe())
 	default:
 		err = fmt.Errorf("unknown init stage %q", os.Args[2])
 	}
@@ -80,9 +82,15 @@ func stageOne() error {
 		name string
 		do   func() error
 	}{
-		{"close inherited fds", func() error { return closeInherited(fdBinds + spec.bindCount()) }},
+		{"close inherited fds", func() error {
+			if spec.Unsafe.KeepInheritedFDs {
+				return nil
+			}
+			return closeInherited(fdBinds + spec.bindCount())
+		}},
 		{"oom_score_adj", func() error { return os.WriteFile("/proc/self/oom_score_adj", []byte("1000"), 0) }},
 		{"hostname", func() error { return unix.Sethostname([]byte("agentbox")) }},
+		{"time namespace", newTimeNamespace}, // before mounts: it writes /proc/self
 		{"mounts", func() error { return setupRoot(spec) }},
 		{"rlimits", func() error { return setRlimits(spec.Limits) }},
 		{"capabilities", func() error {
@@ -92,7 +100,14 @@ func stageOne() error {
 			return dropCapabilities()
 		}},
 		{"no_new_privs", func() error { return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }},
+		{"speculation control", func() error {
+			if !spec.AllowSpeculation {
+				restrictSpeculation() // best effort: the host's kernel and CPU decide what is possible
+			}
+			return nil
+		}},
 		{"spec for stage two", func() error { return respec(raw) }},
+		{"landlock", func() error { return enterLandlock(spec) }}, // last: see landlock_linux.go
 	}
 	for _, s := range steps {
 		if err := s.do(); err != nil {

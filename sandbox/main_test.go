@@ -33,6 +33,12 @@ var testPayloads = map[string]Payload{
 			unix.ByteSliceToString(u.Nodename[:]), strings.Join(names, ","))
 		return 0
 	},
+	// hold says "ready" and waits for stdin's end.
+	"hold": func(_ []string, stdin io.Reader, stdout, _ io.Writer) int {
+		fmt.Fprintln(stdout, "ready")
+		io.Copy(io.Discard, stdin)
+		return 0
+	},
 	// spin burns CPU until killed.
 	"spin": func([]string, io.Reader, io.Writer, io.Writer) int {
 		for {

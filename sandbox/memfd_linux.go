@@ -123,3 +123,47 @@ func sealedSelf() (*os.File, error) {
 	defer src.Close()
 	return sealedMemfd("agentbox-exe", src)
 }
+
+// binaryInPlace opens the child binary (path, or the running binary when path is "") for
+// Config.ExecInPlace, once it proved to be root's alone to change, static, and for path the
+// very same build. Every check reads the opened inode, not the path again, so a rename
+// after the open changes nothing; the running binary cannot be written at all while it runs
+// (ETXTBSY), and a child binary cannot while any task runs from it.
+func binaryInPlace(path string) (*os.File, error) {
+	if path == "" {
+		path = "/proc/self/exe"
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open child binary: %w", err)
+	}
+	self := fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+	err = checkRootOnly(f)
+	if err == nil && path != "/proc/self/exe" {
+		err = sameBuild(self)
+	}
+	if err == nil {
+		err = checkStaticFile(self)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// checkRootOnly refuses a binary that a user other than root could rewrite in place.
+func checkRootOnly(f *os.File) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fmt.Errorf("stat child binary %s: %w", f.Name(), err)
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return fmt.Errorf("%w: child binary %s is not a regular file", ErrUnsupported, f.Name())
+	case st.Uid != 0 || st.Mode&0o022 != 0:
+		return fmt.Errorf("%w: child binary %s is owned by uid %d with mode %o: executed in place, it must be root's alone to change (chown root and chmod go-w it)",
+			ErrUnsupported, f.Name(), st.Uid, st.Mode&0o7777)
+	}
+	return nil
+}

@@ -20,7 +20,7 @@ import (
 // per process is enough.
 type Sandbox struct {
 	cfg     Config
-	exe     *os.File // sealed copy of this binary, re-executed as every child
+	exe     *os.File // the child binary, re-executed as every child: a sealed copy, or the file (ExecInPlace)
 	filter  []byte   // seccomp program, compiled once
 	cgroups *cgroups.Manager
 	slots   *slots
@@ -68,9 +68,12 @@ func New(cfg Config) (*Sandbox, error) {
 			s.cacheWarning = fmt.Sprintf("compile cache unusable, running without it: %v", err)
 		}
 	}
-	if cfg.ChildBinary != "" {
+	switch {
+	case cfg.ExecInPlace:
+		s.exe, err = binaryInPlace(cfg.ChildBinary)
+	case cfg.ChildBinary != "":
 		s.exe, err = sealedBinary(cfg.ChildBinary)
-	} else {
+	default:
 		s.exe, err = sealedSelf()
 	}
 	if err != nil {
@@ -214,7 +217,7 @@ func (t *task) compileInto(ctx context.Context, s *scratchDir) (Result, bool) {
 	// The compile sees the module and its scratch directory, nothing of the task's: no
 	// args, env or dirs, and every wall up.
 	w := wireSpec{Args: []string{"compile"}, Limits: lim, Filter: t.sb.filter,
-		CompileOnly: true, CacheDir: s.path, CacheMode: cacheRW}
+		CompileOnly: true, CacheDir: s.path, CacheMode: cacheRW, AllowSpeculation: t.sb.cfg.AllowSpeculation}
 	start := time.Now()
 	t.deadline = start.Add(b.Timeout)
 	t.onSlot = s.chown
@@ -234,7 +237,7 @@ func (t *task) wire() wireSpec {
 		args = []string{"main.wasm"}
 	}
 	return wireSpec{Args: args, Env: t.spec.Env, Dirs: t.spec.Dirs, Limits: t.limits,
-		Filter: t.sb.filter, Payload: t.hooks.Payload, Unsafe: t.hooks.Unsafe}
+		Filter: t.sb.filter, Payload: t.hooks.Payload, Unsafe: t.hooks.Unsafe, AllowSpeculation: t.sb.cfg.AllowSpeculation}
 }
 
 // result is a verdict the supervisor decided on its own.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -283,4 +284,91 @@ func TestCheckReportsCgroupMode(t *testing.T) {
 		}
 	}
 	t.Fatal("check has no cgroups item")
+}
+
+// TestWaitHoldsNoThread: a supervisor waiting for its running tasks holds no OS thread in
+// wait(2) for them (awaitExit waits in the network poller): with n tasks running, no thread
+// of this process is inside waitid or wait4.
+func TestWaitHoldsNoThread(t *testing.T) {
+	sb := newTestSandbox(t, "")
+	const n = 12
+	ready := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	var stdins []*io.PipeWriter
+	results := make([]Result, n)
+	ended := make(chan int, n)
+	for i := range n {
+		pr, pw := io.Pipe()
+		stdins = append(stdins, pw)
+		t.Cleanup(func() { pw.Close() })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := testhook.With(context.Background(), testhook.Hooks{Payload: "hold"})
+			out := lineWatcher{line: "ready\n", seen: ready}
+			results[i], _ = sb.Run(ctx, Spec{Stdin: pr, Stdout: &out})
+			ended <- i
+		}()
+	}
+	for range n { // every task runs its payload and waits on stdin
+		select {
+		case <-ready:
+		case i := <-ended:
+			t.Fatalf("task %d ended before it said ready: %s %q, stderr %q", i, results[i].Outcome, results[i].Message, results[i].Stderr)
+		}
+	}
+	if waiting := threadsInWait(t); len(waiting) > 0 {
+		t.Errorf("with %d tasks running, threads %v of this process sit in wait(2)", n, waiting)
+	}
+	for _, pw := range stdins {
+		pw.Close()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.Outcome != outcome.OK {
+			t.Errorf("task %d: %s %q", i, r.Outcome, r.Message)
+		}
+	}
+}
+
+// lineWatcher signals seen once its stream has carried line.
+type lineWatcher struct {
+	mu   sync.Mutex
+	buf  []byte
+	line string
+	done bool
+	seen chan<- struct{}
+}
+
+func (w *lineWatcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	if !w.done && strings.Contains(string(w.buf), w.line) {
+		w.done = true
+		w.seen <- struct{}{}
+	}
+	return len(p), nil
+}
+
+// threadsInWait lists the threads of this process blocked in waitid or wait4, from
+// /proc/self/task/*/syscall (its first field is the number of the call a thread is in).
+func threadsInWait(t *testing.T) []string {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waiting []string
+	for _, e := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + e.Name() + "/syscall")
+		if err != nil {
+			continue // the thread ended
+		}
+		f := strings.Fields(string(b))
+		if len(f) > 0 && (f[0] == strconv.Itoa(unix.SYS_WAITID) || f[0] == strconv.Itoa(unix.SYS_WAIT4)) {
+			waiting = append(waiting, e.Name()+": "+f[0])
+		}
+	}
+	return waiting
 }

@@ -282,7 +282,10 @@ func (t *task) supervise(ctx context.Context, c *child, specBytes []byte, lim Li
 	resultCh := make(chan []byte, 1)
 	go func() { b, _ := readCapped(c.result, maxResultBytes); resultCh <- b }()
 	waitCh := make(chan error, 1)
-	go func() { waitCh <- c.cmd.Wait() }()
+	go func() {
+		awaitExit(c.cmd.Process.Pid)
+		waitCh <- c.cmd.Wait()
+	}()
 
 	f := facts{limits: lim}
 	f.killedFor, f.killMessage, f.waitErr = t.watch(ctx, c, lim, waitCh, overflow)
@@ -354,6 +357,33 @@ func (t *task) watch(ctx context.Context, c *child, lim Limits, waitCh <-chan er
 			}
 		}
 	}
+}
+
+// awaitExit returns once the child pid has exited, waiting in the Go runtime's network
+// poller (a pidfd turns readable at exit) instead of on an OS thread, so that the Wait
+// after it reaps at once. os/exec's Wait alone blocks in waitid(2): one OS thread per
+// running task, a thousand threads for the daemon's thousand tasks. The pidfd is a new one
+// of our own (pidfd_open, race-free: the child is ours and not reaped yet), opened
+// non-blocking: os/exec's own pidfd must stay blocking, and a dup would share the flag
+// (its waitid would then answer EAGAIN to a Wait that comes a moment before the child is
+// waitable). Where no pidfd or poller can be had it returns at once, and Wait blocks as
+// before.
+func awaitExit(pid int) {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(fd), "pidfd") // non-blocking: NewFile registers it with the poller
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Read(func(fd uintptr) bool {
+		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(p, 0)
+		return err != nil || n > 0 // exited, or nothing to wait for here: Wait decides
+	})
 }
 
 // feedStdin copies the task's stdin to the child, or closes it at once for an empty one

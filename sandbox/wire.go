@@ -38,6 +38,9 @@ type wireSpec struct {
 	CacheDir    string          `json:"cache_dir,omitempty"` // host path bound at cacheMount
 	CacheMode   string          `json:"cache_mode,omitempty"`
 	CompileOnly bool            `json:"compile_only,omitempty"`
+	// AllowSpeculation leaves speculative execution to the kernel's default policy
+	// (Config.AllowSpeculation); otherwise stage one force-disables what it can.
+	AllowSpeculation bool `json:"allow_speculation,omitempty"`
 }
 
 // wireResult is what the child reports. The supervisor's own facts (its kills, the cgroup's

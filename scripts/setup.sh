@@ -5,6 +5,7 @@
 #   scripts/setup.sh check    make check: wat2wasm, libseccomp for the seccomp generator
 #   scripts/setup.sh unit     make test-unit: libseccomp for the cgo seccomp tests
 #   scripts/setup.sh vm       make test-cgroupv2: qemu, a kernel, busybox, cpio
+#   scripts/setup.sh bench    make bench: its baselines (bubblewrap, crun); libseccomp for the seccomp benchmark
 #   scripts/setup.sh          all of the above (make setup, make test)
 #
 # Idempotent: packages already present are not touched, and apt is not called at all when
@@ -26,10 +27,14 @@ declare -A groups=(
   # The cgroup-v2 VM: qemu boots the host's Debian kernel with a busybox userland from a
   # cpio initramfs (test/vm/run.sh).
   [vm]="qemu-system-x86 linux-image-amd64 busybox-static cpio"
+  # The baselines of make bench, run interleaved with agentbox in the same benchmark:
+  # bwrap --unshare-all, and crun with memory and pids cgroups (test/bench/baselines_test.go,
+  # crun_linux_test.go); and the seccomp policy compiler's benchmark (cgo).
+  [bench]="bubblewrap crun ${cgo_seccomp[*]}"
 )
 
 purposes=("$@")
-[ "${#purposes[@]}" -gt 0 ] || purposes=(demo check unit vm)
+[ "${#purposes[@]}" -gt 0 ] || purposes=(demo check unit vm bench)
 
 want=$(sed -n 's/^go \([0-9.]*\)$/\1/p' go.mod)
 if ! command -v go >/dev/null 2>&1; then
@@ -44,7 +49,7 @@ fi
 
 missing=()
 for purpose in "${purposes[@]}"; do
-  [ -n "${groups[$purpose]+set}" ] || { echo "setup: unknown purpose '$purpose' (want demo, check, unit or vm)" >&2; exit 2; }
+  [ -n "${groups[$purpose]+set}" ] || { echo "setup: unknown purpose '$purpose' (want demo, check, unit, vm or bench)" >&2; exit 2; }
   for p in ${groups[$purpose]}; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" && continue
     [[ " ${missing[*]} " == *" $p "* ]] || missing+=("$p")

@@ -17,8 +17,9 @@ func newCheckCommand(code *int) *cobra.Command {
 		Short: "Report what this host offers the sandbox and what is missing",
 		Long: `Tries, for real, everything a task needs: kernel, root and CAP_SYS_ADMIN, a static
 binary, seccomp, namespaces, cgroups with limits, the uid-lock directory (` + sandbox.SlotLockDir + `)
-and the compile cache, and ends with a sandboxed run of a tiny built-in module through the
-cache. Without root or CAP_SYS_ADMIN the checks that need them are reported as skipped.
+and the compile cache; then the hardening the kernel may or may not offer (Landlock, time
+namespaces, per-task speculation control: warnings, not failures); and ends with a sandboxed
+run of a tiny built-in module through the cache. Without root or CAP_SYS_ADMIN the checks that need them are reported as skipped.
 Exit code 0 when this host can run tasks, 1 when it cannot, 2 for a usage error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -72,7 +72,8 @@ func splitArgs(args []string) (module string, guest []string, err error) {
 
 // config is the sandbox's configuration: cache and compile budget.
 func (f runFlags) config() (sandbox.Config, error) {
-	c := sandbox.Config{CacheDir: f.cacheDir, Compile: sandbox.CompileLimits{Timeout: f.compileTimeout}}
+	c := sandbox.Config{CacheDir: f.cacheDir, Compile: sandbox.CompileLimits{Timeout: f.compileTimeout},
+		AllowSpeculation: f.allowSpeculation}
 	var err error
 	if c.CacheMaxBytes, err = parseSize("--cache-max-size", f.cacheMaxSize, sandbox.DefaultCacheMaxBytes); err != nil {
 		return c, err

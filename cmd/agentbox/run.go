@@ -32,6 +32,7 @@ type runFlags struct {
 	compileTimeout      time.Duration
 	compileMemory       string
 	maxModuleSize       string
+	allowSpeculation    bool
 }
 
 const runLong = `Runs MODULE in its own child process: new user, pid, mount, net, ipc and uts namespaces,
@@ -87,6 +88,7 @@ func newRunCommand(code *int) *cobra.Command {
 	fl.DurationVar(&f.compileTimeout, "compile-timeout", sandbox.DefaultCompileTimeout, "wall-clock budget of the sandboxed compile (invalid_module past it)")
 	fl.StringVar(&f.compileMemory, "compile-memory", units.FormatSize(sandbox.DefaultCompileMemory), "`SIZE` of memory for the sandboxed compile (invalid_module past it)")
 	fl.StringVar(&f.maxModuleSize, "max-module-size", units.FormatSize(sandbox.DefaultMaxModuleBytes), "refuse modules larger than this `SIZE` before reading them")
+	fl.BoolVar(&f.allowSpeculation, "allow-speculation", false, "leave speculative store bypass and indirect branch speculation to the kernel's default (tasks force-disable both by default; see agentbox check)")
 	return cmd
 }
 
@@ -132,6 +134,9 @@ func newSandbox(cfg sandbox.Config) (*sandbox.Sandbox, error) {
 	// Tasks start from agentbox-init when it sits beside us: the child then carries none
 	// of this binary's client code (net/http, cobra), on both of its execs.
 	cfg.ChildBinary, _ = sandbox.LocateChild()
+	// One task per process: executing the child from its file saves copying it into a
+	// sealed memfd first (docs/SECURITY.md, "The child binary", says why that is safe).
+	cfg.ExecInPlace = true
 	sb, err := sandbox.New(cfg)
 	if err != nil {
 		return nil, setupError(err)

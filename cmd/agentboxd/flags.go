@@ -84,6 +84,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.sandbox.Compile.Timeout, "compile-timeout", sandbox.DefaultCompileTimeout, "wall-clock budget of a sandboxed compile")
 	fs.StringVar(&compileMem, "compile-memory", units.FormatSize(sandbox.DefaultCompileMemory), "memory budget of a sandboxed compile")
 	fs.StringVar(&maxModule, "max-module-size", units.FormatSize(sandbox.DefaultMaxModuleBytes), "largest module accepted")
+	fs.BoolVar(&c.sandbox.AllowSpeculation, "allow-speculation", false, "leave speculative store bypass and indirect branch speculation to the kernel's default (tasks force-disable both by default)")
 	fs.StringVar(&c.sandbox.ChildBinary, "child-binary", "", "static agentbox-init of the same build to spawn tasks from (default: the one beside agentboxd, else agentboxd itself)")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log JSON lines instead of text")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")

@@ -12,11 +12,13 @@ import "context"
 // Unsafe switches each remove one wall, so a test can show the attack that wall stops
 // getting through without it.
 type Unsafe struct {
-	NoSeccomp        bool `json:"no_seccomp"`        // no seccomp filter (no_new_privs still set)
-	NoPidsLimit      bool `json:"no_pids_limit"`     // cgroup without pids.max
-	NoMemoryLimit    bool `json:"no_memory_limit"`   // cgroup without a memory limit
-	NoNetNamespace   bool `json:"no_net_namespace"`  // share the host's network namespace
-	KeepCapabilities bool `json:"keep_capabilities"` // stage two keeps root's capabilities in the user namespace
+	NoSeccomp        bool `json:"no_seccomp"`         // no seccomp filter (no_new_privs still set)
+	NoPidsLimit      bool `json:"no_pids_limit"`      // cgroup without pids.max
+	NoMemoryLimit    bool `json:"no_memory_limit"`    // cgroup without a memory limit
+	NoNetNamespace   bool `json:"no_net_namespace"`   // share the host's network namespace
+	KeepCapabilities bool `json:"keep_capabilities"`  // stage two keeps root's capabilities in the user namespace
+	KeepInheritedFDs bool `json:"keep_inherited_fds"` // stage one leaves descriptors beyond the contract's open
+	NoLandlock       bool `json:"no_landlock"`        // no Landlock domain for the task
 }
 
 // Hooks are what a test may add to one run.

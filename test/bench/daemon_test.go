@@ -2,15 +2,19 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/agentbox/agentbox/internal/syncbuf"
 	"github.com/agentbox/agentbox/outcome"
 	"github.com/agentbox/agentbox/supervisor/client"
 	"github.com/agentbox/agentbox/supervisor/task"
@@ -20,28 +24,22 @@ import (
 // wait for the final record) against `agentbox run` of the same module, interleaved in one
 // run, and the daemon's submit→guest start (the guest's first stdout byte, as the attempt
 // records it). Both sides spawn from the same agentbox-init and share one compile cache.
-func BenchmarkDaemonSubmitToVerdict(b *testing.B) {
-	bin := binary(b)
+// The daemon's CPU per task is its own and its reaped children's (the tasks'), over the
+// whole run, divided by the tasks.
+func BenchmarkDaemonSubmitToVerdict(b *testing.B) { benchDaemon(b, helloWAT, helloOutput) }
+
+// BenchmarkDaemonHotGoModule is the same with the 2.5 MB Go example, its compiled code
+// cached (the upload compiled it): the hot-module case of issue 9.
+func BenchmarkDaemonHotGoModule(b *testing.B) { benchDaemon(b, helloGo, "hello") }
+
+func benchDaemon(b *testing.B, module, want string) {
+	bin := agentboxBinary(b)
 	d := startDaemon(b, filepath.Dir(bin))
-	c, err := client.New("unix://"+d, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	module := filepath.Join("..", "..", "testdata", "modules", "hello.wasm")
-	f, err := os.Open(module)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, _ := f.Stat()
-	m, err := c.PushModule(context.Background(), f, st.Size())
-	f.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cache := filepath.Join(filepath.Dir(d), "cache")
+	c := d.client(b)
+	digest := d.push(b, c, module)
 	submit := func() (verdict, guestStart time.Duration) {
 		start := time.Now()
-		tk, err := c.Submit(context.Background(), task.SubmitRequest{Module: m.Digest})
+		tk, err := c.Submit(context.Background(), task.SubmitRequest{Module: digest})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -55,65 +53,137 @@ func BenchmarkDaemonSubmitToVerdict(b *testing.B) {
 		}
 		return verdict, guestStart
 	}
+	run := execRunner("run", "agentbox run", want, bin, "run", "--cache-dir", d.cacheDir(), module)
 	submit()
-	timed(b, bin, "run", "--cache-dir", cache, module)
-	var viaDaemon, guest, viaRun []time.Duration
+	run.probe()
+	if run.why != "" {
+		b.Fatal(run.why)
+	}
+	viaDaemon := &series{key: "daemon-verdict", name: "agentboxd submit→verdict"}
+	guest := &series{key: "daemon-guest-start", name: "agentboxd submit→guest start"}
+	cpu0 := d.cpu(b)
 	b.ResetTimer()
 	for range b.N {
 		v, g := submit()
-		viaDaemon, guest = append(viaDaemon, v), append(guest, g)
-		viaRun = append(viaRun, timed(b, bin, "run", "--cache-dir", cache, module))
+		viaDaemon.add(v, -1)
+		guest.add(g, -1)
+		run.sample(b)
 	}
 	b.StopTimer()
-	for _, s := range [][]time.Duration{viaDaemon, guest, viaRun} {
-		slices.Sort(s)
+	cpuPerTask := ms(d.cpu(b)-cpu0) / float64(b.N)
+	for _, s := range []*series{viaDaemon, guest, run.series} {
+		s.report(b)
 	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	b.ReportMetric(ms(quantile(viaDaemon, 0.5)), "daemon-verdict-p50-ms")
-	b.ReportMetric(ms(quantile(viaDaemon, 0.99)), "daemon-verdict-p99-ms")
-	b.ReportMetric(ms(quantile(guest, 0.5)), "daemon-guest-start-p50-ms")
-	b.ReportMetric(ms(quantile(guest, 0.99)), "daemon-guest-start-p99-ms")
-	b.ReportMetric(ms(quantile(viaRun, 0.5)), "run-p50-ms")
-	b.ReportMetric(ms(quantile(viaRun, 0.99)), "run-p99-ms")
-	b.ReportMetric(float64(quantile(viaDaemon, 0.5))/float64(quantile(viaRun, 0.5)), "daemon/run-p50-ratio")
+	b.ReportMetric(cpuPerTask, "daemon-cpu-ms/task")
+	b.ReportMetric(float64(quantile(viaDaemon.wall, 0.5))/float64(quantile(run.wall, 0.5)), "daemon/run-p50-ratio")
+	record(b, map[string]float64{"daemon_cpu_ms_per_task": cpuPerTask}, viaDaemon, guest, run.series)
 }
 
-// startDaemon starts bin/agentboxd on a socket in a temporary dir and returns the socket
-// once /readyz answers; the daemon is stopped with SIGTERM at the end.
-func startDaemon(b *testing.B, binDir string) string {
+// daemon is one agentboxd in a temporary dir.
+type daemon struct {
+	dir, socket string
+	cmd         *exec.Cmd
+	log         *syncbuf.Buffer
+}
+
+// startDaemon starts bin/agentboxd (args after the temporary dirs) on a socket in a
+// temporary dir and returns once /readyz answers; it is stopped with SIGTERM at the end.
+func startDaemon(b *testing.B, binDir string, args ...string) *daemon {
 	b.Helper()
 	dir := b.TempDir()
-	sock := filepath.Join(dir, "agentboxd.sock")
-	cmd := exec.Command(filepath.Join(binDir, "agentboxd"), "--state-dir", filepath.Join(dir, "state"),
-		"--socket", sock, "--cache-dir", filepath.Join(dir, "cache"))
-	if err := cmd.Start(); err != nil {
+	d := &daemon{dir: dir, socket: filepath.Join(dir, "agentboxd.sock"), log: &syncbuf.Buffer{}}
+	d.cmd = exec.Command(filepath.Join(binDir, "agentboxd"), append([]string{"--state-dir", filepath.Join(dir, "state"),
+		"--socket", d.socket, "--cache-dir", d.cacheDir(), "--grace", "1s"}, args...)...)
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
 		b.Fatalf("start agentboxd (make build): %v", err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() { exited <- d.cmd.Wait() }()
 	b.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		<-exited
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(2 * time.Minute):
+			d.cmd.Process.Kill()
+			<-exited
+			b.Errorf("agentboxd did not stop on SIGTERM in 2m")
+		}
 	})
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}}
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DialContext: d.dial}}
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
-			b.Fatalf("agentboxd exited: %v", err)
+			b.Fatalf("agentboxd exited: %v\n%s", err, d.log)
 		default:
 		}
 		if resp, err := hc.Get("http://agentboxd/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return sock
+				return d
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	b.Fatal("agentboxd not ready in 3m")
-	return ""
+	b.Fatalf("agentboxd not ready in 3m:\n%s", d.log)
+	return nil
 }
+
+func (d *daemon) cacheDir() string { return filepath.Join(d.dir, "cache") }
+func (d *daemon) pid() int         { return d.cmd.Process.Pid }
+
+func (d *daemon) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	var dl net.Dialer
+	return dl.DialContext(ctx, "unix", d.socket)
+}
+
+func (d *daemon) client(b *testing.B) *client.Client {
+	b.Helper()
+	c, err := client.New("unix://"+d.socket, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// push uploads a module and returns its digest.
+func (d *daemon) push(b *testing.B, c *client.Client, path string) string {
+	b.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := c.PushModule(context.Background(), f, st.Size())
+	if err != nil {
+		b.Fatalf("push %s: %v", path, err)
+	}
+	return m.Digest
+}
+
+// cpu is the daemon's CPU time so far: its own and that of every child it reaped (the
+// tasks' sandbox children), from /proc/PID/stat.
+func (d *daemon) cpu(b *testing.B) time.Duration {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.pid()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after "(comm)": state is 3rd; utime, stime, cutime, cstime are 14th to 17th.
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	var ticks int64
+	for _, s := range f[11:15] {
+		n, _ := strconv.ParseInt(s, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on every Linux that Go
+// supports (sysconf(_SC_CLK_TCK)).
+const clockTicks = 100

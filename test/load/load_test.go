@@ -128,6 +128,10 @@ func assertPeak(t *testing.T, n, running int, peak sample) {
 	if len(peak.locks) < n {
 		t.Errorf("%d uid locks held by the daemon at the peak, want at least %d", len(peak.locks), n)
 	}
+	// os/exec's Wait alone would hold one OS thread per running task in waitid(2).
+	if peak.inWait > 0 {
+		t.Errorf("%d of the daemon's %d threads sit in wait(2) at the peak, want none (sandbox awaitExit)", peak.inWait, peak.threads)
+	}
 }
 
 // groupNames counts distinct group names across hierarchies (v1 has one dir per controller).

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // slotLockDir is sandbox.SlotLockDir: one flock per host uid a task holds.
@@ -22,6 +24,7 @@ type sample struct {
 	goroutines int   // go_goroutines from /metrics
 	fds        int   // entries of /proc/PID/fd
 	threads    int   // Threads of /proc/PID/status
+	inWait     int   // of those, blocked in waitid or wait4 (none: the sandbox waits in the poller)
 	rssKB      int64 // VmRSS
 	hwmKB      int64 // VmHWM: the peak RSS so far
 	children   []int // every descendant process of the daemon
@@ -52,6 +55,7 @@ func probe(d *daemon) sample {
 	st, err := procStatus(pid)
 	note(err)
 	s.threads, s.rssKB, s.hwmKB = int(st["Threads"]), st["VmRSS"], st["VmHWM"]
+	s.inWait = threadsInWait(pid)
 	s.children, err = descendants(pid)
 	note(err)
 	s.childTasks = threadsOf(s.children)
@@ -76,6 +80,23 @@ func (s sample) String() string {
 }
 
 func mib(kb int64) float64 { return float64(kb) / 1024 }
+
+// threadsInWait counts the threads of pid blocked in waitid or wait4, from
+// /proc/PID/task/*/syscall (its first field is the number of the call a thread is in).
+func threadsInWait(pid int) int {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	n := 0
+	for _, e := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/syscall", pid, e.Name()))
+		if err != nil {
+			continue // the thread ended
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 && (f[0] == strconv.Itoa(unix.SYS_WAITID) || f[0] == strconv.Itoa(unix.SYS_WAIT4)) {
+			n++
+		}
+	}
+	return n
+}
 
 // leftovers lists what no idle daemon may hold: processes, cgroups, locks, mounts under
 // the test dir, scratch. Empty when clean.

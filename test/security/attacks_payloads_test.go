@@ -336,7 +336,7 @@ func fdExhaust([]string) string {
 	dupfd := sys(unix.SYS_FCNTL, 1, unix.F_DUPFD, 100)
 	last := uintptr(0)
 	for range 10000 {
-		fd, e := sysRet(unix.SYS_OPENAT, atFDCWD, cstr("/"), unix.O_RDONLY)
+		fd, e := sysRet(unix.SYS_OPENAT, atFDCWD, cstr("/"), unix.O_PATH) // O_PATH: no Landlock right needed
 		if e != 0 {
 			return joinResults("dup "+errnoName(dup), "dup3 "+errnoName(dup3), "F_DUPFD "+errnoName(dupfd),
 				fmt.Sprintf("openat %s after fd %d", errnoName(e), last))

@@ -16,12 +16,16 @@ import (
 // TestMain makes this test binary the sandbox child too, with the suite's payloads
 // registered (a production binary registers none).
 func TestMain(m *testing.M) {
+	runSpeculationProbe()
 	all := map[string]sandbox.Payload{}
 	maps.Copy(all, attackPayloads)
 	maps.Copy(all, posturePayloads)
 	maps.Copy(all, wallPayloads)
 	maps.Copy(all, argPayloads)
 	maps.Copy(all, execPayloads)
+	maps.Copy(all, landlockPayloads)
+	maps.Copy(all, sideChannelPayloads)
+	maps.Copy(all, gapPayloads)
 	sandbox.Init(sandbox.WithPayloads(all))
 	os.Exit(m.Run())
 }

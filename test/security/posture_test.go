@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -56,7 +57,7 @@ func TestSandboxPosture(t *testing.T) {
 
 	before := len(threadIDs(t, a.pid))
 	a.stdin.Write([]byte{'+'})
-	a.out.waitFor(t, fmt.Sprintf("posture: threads %d\n", postureThreadsPerByte))
+	a.out.waitForOrEnd(t, fmt.Sprintf("posture: threads %d\n", postureThreadsPerByte), a.done)
 	if after := len(threadIDs(t, a.pid)); after < before+postureThreadsPerByte {
 		t.Fatalf("threads: %d before, %d after asking for %d more", before, after, postureThreadsPerByte)
 	}
@@ -184,7 +185,7 @@ func startIdle(t *testing.T, sb *sandbox.Sandbox, l sandbox.Limits) *idleTask {
 		t.Fatalf("task ended before it started: %s %q", res.Outcome, res.Message)
 	}
 	waitStageTwo(t, task.pid)
-	task.out.waitFor(t, postureReady)
+	task.out.waitForOrEnd(t, postureReady, task.done)
 	task.uid = mappedID(t, task.pid, "uid_map")
 	return task
 }
@@ -317,6 +318,7 @@ func checkThreads(t *testing.T, it *idleTask, extra int) {
 		"CapInh": zeroCaps, "CapPrm": zeroCaps, "CapEff": zeroCaps, "CapBnd": zeroCaps, "CapAmb": zeroCaps,
 		"NoNewPrivs": "1", "Seccomp": "2", "Seccomp_filters": "2", // the allowlist, and NoNewExec on it
 	}
+	maps.Copy(want, speculationReference(t))
 	procNS := nsLinks(t, procPath(it.pid))
 	for _, tid := range append([]int{it.pid}, tids...) {
 		dir := procPath(it.pid, "task", strconv.Itoa(tid))
@@ -341,8 +343,9 @@ func checkThreads(t *testing.T, it *idleTask, extra int) {
 // zeroCaps is an empty capability set as /proc/<pid>/status prints it.
 const zeroCaps = "0000000000000000"
 
-// namespaces are the ones the child must not share with the host.
-var namespaces = []string{"user", "pid", "mnt", "net", "ipc", "uts", "cgroup"}
+// namespaces are the ones the child must not share with the host: "time" too where the
+// kernel has time namespaces (the sandbox then always makes one).
+var namespaces = withTimeNamespace([]string{"user", "pid", "mnt", "net", "ipc", "uts", "cgroup"})
 
 // checkNamespaces: each namespace of the child differs from ours (the host's).
 func checkNamespaces(t *testing.T, it *idleTask) {
@@ -677,10 +680,18 @@ func (w *watchWriter) Write(p []byte) (int, error) {
 }
 
 // waitFor waits for s to appear in the output, up to stateDeadline.
-func (w *watchWriter) waitFor(t *testing.T, s string) {
+func (w *watchWriter) waitFor(t *testing.T, s string) { w.waitForOrEnd(t, s, nil) }
+
+// waitForOrEnd is waitFor that fails at once, with the verdict, if the task ends first.
+func (w *watchWriter) waitForOrEnd(t *testing.T, s string, done <-chan sandbox.Result) {
 	t.Helper()
 	deadline := time.Now().Add(stateDeadline)
 	for {
+		select {
+		case res := <-done:
+			t.Fatalf("the task ended before it wrote %q: %s %q, stdout %q, stderr %q", s, res.Outcome, res.Message, res.Stdout, res.Stderr)
+		default:
+		}
 		w.mu.Lock()
 		out := w.buf.String()
 		w.mu.Unlock()

@@ -1,0 +1,79 @@
+// Command report writes bench/REPORT.md and its latency plot from one `make bench` run:
+// the output of `go test -bench` (standard benchmark lines) and the raw samples that the
+// end-to-end benchmarks appended to $AGENTBOX_BENCH_SAMPLES (test/bench/samples).
+//
+//	go run ./test/bench/report -bench bench/bench-output.txt -samples bench/samples.jsonl \
+//	    -out bench/REPORT.md -plot bench/latency.png
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/agentbox/agentbox/test/bench/samples"
+)
+
+func main() {
+	benchPath := flag.String("bench", "bench/bench-output.txt", "output of go test -bench")
+	samplesPath := flag.String("samples", "bench/samples.jsonl", "raw samples ($AGENTBOX_BENCH_SAMPLES)")
+	outPath := flag.String("out", "bench/REPORT.md", "the report")
+	plotPath := flag.String("plot", "bench/latency.png", "the latency-distribution plot (PNG), beside the report")
+	flag.Parse()
+	if err := run(*benchPath, *samplesPath, *outPath, *plotPath); err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+}
+
+func run(benchPath, samplesPath, outPath, plotPath string) error {
+	out, err := parseBench(benchPath)
+	if err != nil {
+		return fmt.Errorf("benchmark output: %w", err)
+	}
+	recs, err := samples.Read(samplesPath)
+	if err != nil {
+		return fmt.Errorf("samples: %w", err)
+	}
+	d := data{out: out, recs: recs, machine: probeMachine(out)}
+	if err := writePlot(plotPath, d); err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	rel, err := filepath.Rel(filepath.Dir(outPath), plotPath)
+	if err != nil {
+		rel = plotPath
+	}
+	var md bytes.Buffer
+	writeReport(&md, d, rel, filepath.Base(benchPath), filepath.Base(samplesPath))
+	return os.WriteFile(outPath, md.Bytes(), 0o644)
+}
+
+// data is everything the report is made of.
+type data struct {
+	out     benchOutput
+	recs    []samples.Record
+	machine machine
+}
+
+// series returns the records of one benchmark, in the order written.
+func (d data) series(bench string) []samples.Record {
+	var out []samples.Record
+	for _, r := range d.recs {
+		if r.Bench == bench {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// record returns the record of bench whose key is key.
+func (d data) record(bench, key string) (samples.Record, bool) {
+	for _, r := range d.series(bench) {
+		if r.Key == key {
+			return r, true
+		}
+	}
+	return samples.Record{}, false
+}
