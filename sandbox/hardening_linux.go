@@ -27,7 +27,7 @@ const timeNamespaceLink = "/proc/self/ns/time"
 // the Go runtime refuses a clock that reads zero at start. A kernel without time
 // namespaces keeps the host's clocks; `agentbox check` says so.
 func newTimeNamespace() error {
-	if _, err := os.Lstat(timeNamespaceLink); errors.Is(err, fs.ErrNotExist) {
+	if !timeNamespaceUsable() {
 		return nil
 	}
 	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
@@ -54,6 +54,24 @@ func newTimeNamespace() error {
 		return fmt.Errorf("set time namespace offsets %q: %w", offsets, err)
 	}
 	return nil
+}
+
+// timeNamespaceUsable says whether this kernel has time namespaces and enters one at
+// execve. Older kernels (Debian's 6.1, in the cgroup-v2 VM) leave an exec in the old
+// namespace, and then refuse every new thread (clone with CLONE_VM while the process's
+// namespace for children differs: EINVAL, "failed to create new OS thread"). The exec
+// switch is assumed from 6.6 on (the LTS after it; the kernel offers no way to ask).
+func timeNamespaceUsable() bool {
+	if _, err := os.Lstat(timeNamespaceLink); errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var major, minor int
+	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor)
+	return major > 6 || major == 6 && minor >= 6
 }
 
 // speculationControls are the per-task speculation features stage one force-disables.
@@ -144,8 +162,8 @@ func statusLine(status, key string) string {
 // checkTimeNamespace reports whether tasks get clocks of their own.
 func checkTimeNamespace() CheckItem {
 	it := CheckItem{Name: "time namespace", Fix: "use a kernel with time namespaces (CONFIG_TIME_NS, Linux 5.11 or later)"}
-	if _, err := os.Lstat(timeNamespaceLink); err != nil {
-		it.Detail = fmt.Sprintf("no time namespaces (%v): tasks read the host's uptime from CLOCK_BOOTTIME", err)
+	if !timeNamespaceUsable() {
+		it.Detail = "no time namespace that execve enters (needs Linux 6.6 or later here): tasks read the host's uptime from CLOCK_BOOTTIME"
 		return it
 	}
 	it.OK, it.Detail = true, "every task's monotonic and boot clocks start at 1 s, not at the host's boot"

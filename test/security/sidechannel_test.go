@@ -48,9 +48,19 @@ var sideChannelPayloads = map[string]sandbox.Payload{
 }
 
 // hasTimeNamespaces says whether this kernel has time namespaces at all.
+// (and execve enters one: the sandbox uses them from Linux 6.6, see
+// sandbox/hardening_linux.go).
 func hasTimeNamespaces() bool {
-	_, err := os.Lstat("/proc/self/ns/time")
-	return !errors.Is(err, fs.ErrNotExist)
+	if _, err := os.Lstat("/proc/self/ns/time"); errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var major, minor int
+	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor)
+	return major > 6 || major == 6 && minor >= 6
 }
 
 func withTimeNamespace(ns []string) []string {
