@@ -27,7 +27,7 @@ const timeNamespaceLink = "/proc/self/ns/time"
 // the Go runtime refuses a clock that reads zero at start. A kernel without time
 // namespaces keeps the host's clocks; `agentbox check` says so.
 func newTimeNamespace() error {
-	if !timeNamespaceUsable() {
+	if !TimeNamespaces() {
 		return nil
 	}
 	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
@@ -56,12 +56,12 @@ func newTimeNamespace() error {
 	return nil
 }
 
-// timeNamespaceUsable says whether this kernel has time namespaces and enters one at
-// execve. Older kernels (Debian's 6.1, in the cgroup-v2 VM) leave an exec in the old
+// TimeNamespaces says whether tasks on this host get a time namespace of their own: the
+// kernel has time namespaces and enters one at execve. Older kernels (Debian's 6.1, in the cgroup-v2 VM) leave an exec in the old
 // namespace, and then refuse every new thread (clone with CLONE_VM while the process's
 // namespace for children differs: EINVAL, "failed to create new OS thread"). The exec
 // switch is assumed from 6.6 on (the LTS after it; the kernel offers no way to ask).
-func timeNamespaceUsable() bool {
+func TimeNamespaces() bool {
 	if _, err := os.Lstat(timeNamespaceLink); errors.Is(err, fs.ErrNotExist) {
 		return false
 	}
@@ -161,8 +161,8 @@ func statusLine(status, key string) string {
 
 // checkTimeNamespace reports whether tasks get clocks of their own.
 func checkTimeNamespace() CheckItem {
-	it := CheckItem{Name: "time namespace", Fix: "use a kernel with time namespaces (CONFIG_TIME_NS, Linux 5.11 or later)"}
-	if !timeNamespaceUsable() {
+	it := CheckItem{Name: "time namespace", Fix: "use Linux 6.6 or later, built with CONFIG_TIME_NS"}
+	if !TimeNamespaces() {
 		it.Detail = "no time namespace that execve enters (needs Linux 6.6 or later here): tasks read the host's uptime from CLOCK_BOOTTIME"
 		return it
 	}

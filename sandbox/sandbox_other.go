@@ -36,6 +36,9 @@ func (*Sandbox) CgroupMode() string { return "" }
 // CacheWarning says the cache is not in use: nothing is.
 func (*Sandbox) CacheWarning() string { return "" }
 
+// TimeNamespaces reports none.
+func TimeNamespaces() bool { return false }
+
 // Run fails.
 func (*Sandbox) Run(context.Context, Spec) (Result, error) { return Result{}, errNotLinux }
 

@@ -20,7 +20,7 @@ root=$PWD
 
 export CGO_ENABLED=0
 export AGENTBOX_REQUIRE_PRIVILEGED="${AGENTBOX_REQUIRE_PRIVILEGED:-1}" # a skip must not pass for a kill's absence
-timeout="${MUTATE_TIMEOUT:-15m}"                                      # per test binary (go test -timeout)
+timeout="${MUTATE_TIMEOUT:-6m}"                                       # per test binary; the baseline needs 1-2 min
 out="${MUTATE_OUT:-${TMPDIR:-/tmp}/agentbox-mutate-logs}"
 # Tests that compare a document with the code: they fail for any change of the policy
 # table, which proves nothing about the wall. Every other test runs.
@@ -32,8 +32,18 @@ if [ "${#names[@]}" -eq 0 ] && [ -n "${MUTANTS:-}" ]; then
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/agentbox-mutate.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-rm -rf "$out" && mkdir -p "$out"
+table="$out/table.md"
+# An interrupted run still shows what it found so far.
+cleanup() {
+  rm -rf "$work"
+  if [ -z "${finished:-}" ] && [ -s "$table" ]; then
+    echo "interrupted; the table so far:" >&2
+    cat "$table" >&2
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$out" && rm -f "$out"/*.log "$out/table.md"
 
 go build -o "$work/mutate" ./scripts/mutate
 # Every row against the tree as it is, before anything slow: a snippet a refactor changed
@@ -71,8 +81,9 @@ run_tests() {
   (cd "$work/tree" && go test -count=1 -vet=off -timeout "$timeout" -skip "$skip" "$@") >>"$log" 2>&1
 }
 
-# failures names the first failing tests of a log (top level, then the first subtest), or
-# what ended the run when no test is named (a panic, a timeout).
+# failures names the first failing tests of a log (top level, then the first subtest) and
+# the first failed assertion, or what ended the run when no test is named (a panic, a
+# timeout).
 failures() {
   local names
   names=$(sed -n 's/^--- FAIL: \([^ ]*\).*/\1/p' "$1" | awk '!seen[$0]++' | head -n 3 | paste -sd, -)
@@ -80,7 +91,13 @@ failures() {
   sub=$(sed -n 's/^ *--- FAIL: \([^ ]*\/[^ ]*\).*/\1/p' "$1" | head -n 1)
   if [ -n "$names" ]; then
     [ -n "$sub" ] && names="$names ($sub)"
-    echo "$names"
+    # The first assertion, so that a reader sees why without opening the log.
+    local why
+    why=$(grep -m1 -E '^\s+[A-Za-z0-9_]+_test\.go:[0-9]+: ' "$1" | sed -E 's/^\s+//' | cut -c1-110)
+    echo "$names${why:+: $why}"
+  elif grep -q '^panic: test timed out' "$1"; then
+    # A hang: name the innermost test that was running.
+    echo "timed out in $(grep -m1 -A4 'running tests:' "$1" | grep -E '^\s+Test' | tail -n 1 | sed -E 's/^\s+//')"
   elif grep -q '^panic: ' "$1"; then
     grep -m1 '^panic: ' "$1" | cut -c1-80
   else
@@ -107,7 +124,6 @@ if [ -n "$pkgs" ] && { ! build_tests "$out/baseline.log" $pkgs || ! run_tests "$
 fi
 echo "baseline ok in $((SECONDS - start)) s"
 
-table="$out/table.md"
 {
   echo "| mutant | wall | result | first failing tests | s |"
   echo "| --- | --- | --- | --- | --- |"
@@ -145,6 +161,7 @@ while IFS=$'\t' read -r -u 3 name mpkgs mregen mskip wall; do
   echo "| \`$name\` | $wall | $result | ${detail//|/\\|} | $secs |" >>"$table"
 done 3<"$work/list"
 
+finished=1
 echo
 cat "$table"
 echo

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/agentbox/agentbox/sandbox"
 )
 
 // hostLacks says why this host cannot show a wall that needs feature ("" when it can): a
@@ -25,8 +27,8 @@ func hostLacks(feature string) string {
 			return "this host runs cgroup v1 (make test-cgroupv2 boots a v2 kernel)"
 		}
 	case needTimeNS:
-		if !exists("/proc/self/ns/time") {
-			return "no /proc/self/ns/time"
+		if !sandbox.TimeNamespaces() {
+			return "tasks get no time namespace here (none, or Linux older than 6.6)"
 		}
 	case needLandlock:
 		v, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)

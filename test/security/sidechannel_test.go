@@ -4,10 +4,8 @@ package security
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"runtime"
@@ -47,24 +45,8 @@ var sideChannelPayloads = map[string]sandbox.Payload{
 	},
 }
 
-// hasTimeNamespaces says whether this kernel has time namespaces at all.
-// (and execve enters one: the sandbox uses them from Linux 6.6, see
-// sandbox/hardening_linux.go).
-func hasTimeNamespaces() bool {
-	if _, err := os.Lstat("/proc/self/ns/time"); errors.Is(err, fs.ErrNotExist) {
-		return false
-	}
-	var u unix.Utsname
-	if unix.Uname(&u) != nil {
-		return false
-	}
-	var major, minor int
-	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor)
-	return major > 6 || major == 6 && minor >= 6
-}
-
 func withTimeNamespace(ns []string) []string {
-	if hasTimeNamespaces() {
+	if sandbox.TimeNamespaces() {
 		return append(ns, "time")
 	}
 	return ns
@@ -76,8 +58,8 @@ func withTimeNamespace(ns []string) []string {
 // run's own length plus the namespace's one-second start.
 func TestClocksHideHostUptime(t *testing.T) {
 	privtest.RequireRoot(t)
-	if !hasTimeNamespaces() {
-		t.Skip("this kernel has no time namespaces (no /proc/self/ns/time): tasks read the host's clocks, and agentbox check says so")
+	if !sandbox.TimeNamespaces() {
+		t.Skip("tasks get no time namespace on this kernel (none, or older than Linux 6.6, whose execve does not enter one): they read the host's clocks, and agentbox check says so")
 	}
 	sb := newPostureSandbox(t)
 	var hostBoot unix.Timespec
