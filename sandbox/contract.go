@@ -11,7 +11,7 @@ import "fmt"
 // The child's file descriptors.
 const (
 	fdSpec   = 3 // stage one: pipe from the supervisor (also the sync point); stage two: sealed memfd
-	fdResult = 4 // result JSON to the supervisor
+	fdResult = 4 // to the supervisor: stage one's posture line (wirePosture), then the result JSON
 	fdModule = 5 // sealed memfd with the module bytes
 	fdExe    = 6 // sealed memfd with this binary, for the second exec
 	// fdBinds onward: detached mount trees, in the order of wireSpec.bindPoints. Every

@@ -26,12 +26,12 @@ const timeNamespaceLink = "/proc/self/ns/time"
 // only until a process has entered it, hence here, before the exec. One second, not zero:
 // the Go runtime refuses a clock that reads zero at start. A kernel without time
 // namespaces keeps the host's clocks; `agentbox check` says so.
-func newTimeNamespace() error {
+func newTimeNamespace() (made bool, err error) {
 	if !TimeNamespaces() {
-		return nil
+		return false, nil
 	}
 	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
-		return fmt.Errorf("unshare time namespace: %w", err)
+		return false, fmt.Errorf("unshare time namespace: %w", err)
 	}
 	var offsets []byte
 	for _, c := range []struct {
@@ -40,7 +40,7 @@ func newTimeNamespace() error {
 	}{{"monotonic", unix.CLOCK_MONOTONIC}, {"boottime", unix.CLOCK_BOOTTIME}} {
 		var now unix.Timespec
 		if err := unix.ClockGettime(c.id, &now); err != nil {
-			return fmt.Errorf("read %s clock: %w", c.name, err)
+			return false, fmt.Errorf("read %s clock: %w", c.name, err)
 		}
 		// offset = 1 s - now, as whole seconds (floored) and nanoseconds in [0, 1e9).
 		off := int64(time.Second) - now.Nano()
@@ -51,9 +51,9 @@ func newTimeNamespace() error {
 		offsets = fmt.Appendf(offsets, "%s %d %d\n", c.name, sec, off-sec*int64(time.Second))
 	}
 	if err := os.WriteFile("/proc/self/timens_offsets", offsets, 0); err != nil {
-		return fmt.Errorf("set time namespace offsets %q: %w", offsets, err)
+		return false, fmt.Errorf("set time namespace offsets %q: %w", offsets, err)
 	}
-	return nil
+	return true, nil
 }
 
 // TimeNamespaces says whether tasks on this host get a time namespace of their own: the
@@ -97,6 +97,24 @@ var speculationControls = []struct {
 func restrictSpeculation() {
 	for _, c := range speculationControls {
 		unix.Prctl(unix.PR_SET_SPECULATION_CTRL, c.which, unix.PR_SPEC_FORCE_DISABLE, 0, 0)
+	}
+}
+
+// speculationState is the task's state of one control, in Posture's words, as the kernel
+// gives it to the task itself (arch/x86/kernel/cpu/bugs.c, ssb_prctl_get, ib_prctl_get).
+func speculationState(which uintptr) string {
+	v, err := unix.PrctlRetInt(unix.PR_GET_SPECULATION_CTRL, which, 0, 0, 0)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("unknown (%v)", err)
+	case v == unix.PR_SPEC_NOT_AFFECTED:
+		return SpeculationNotAffected
+	case v&(unix.PR_SPEC_DISABLE|unix.PR_SPEC_FORCE_DISABLE|unix.PR_SPEC_DISABLE_NOEXEC) == 0:
+		return SpeculationEnabled
+	case v&unix.PR_SPEC_PRCTL != 0:
+		return SpeculationDisabledForTask
+	default:
+		return SpeculationDisabledHostWide
 	}
 }
 

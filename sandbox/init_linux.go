@@ -78,6 +78,8 @@ func stageOne() error {
 	if err != nil {
 		return err
 	}
+	// posture is what the best-effort steps achieved, the last thing stage one reports.
+	var posture Posture
 	steps := []struct {
 		name string
 		do   func() error
@@ -90,7 +92,10 @@ func stageOne() error {
 		}},
 		{"oom_score_adj", func() error { return os.WriteFile("/proc/self/oom_score_adj", []byte("1000"), 0) }},
 		{"hostname", func() error { return unix.Sethostname([]byte("agentbox")) }},
-		{"time namespace", newTimeNamespace}, // before mounts: it writes /proc/self
+		{"time namespace", func() (err error) { // before mounts: it writes /proc/self
+			posture.TimeNamespace, err = newTimeNamespace()
+			return err
+		}},
 		{"mounts", func() error { return setupRoot(spec) }},
 		{"rlimits", func() error { return setRlimits(spec.Limits) }},
 		{"capabilities", func() error {
@@ -104,10 +109,17 @@ func stageOne() error {
 			if !spec.AllowSpeculation {
 				restrictSpeculation() // best effort: the host's kernel and CPU decide what is possible
 			}
+			posture.StoreBypass = speculationState(unix.PR_SPEC_STORE_BYPASS)
+			posture.IndirectBranch = speculationState(unix.PR_SPEC_INDIRECT_BRANCH)
 			return nil
 		}},
 		{"spec for stage two", func() error { return respec(raw) }},
-		{"landlock", func() error { return enterLandlock(spec) }}, // last: see landlock_linux.go
+		{"landlock", func() (err error) { // last of the walls: see landlock_linux.go
+			posture.LandlockABI, err = enterLandlock(spec)
+			return err
+		}},
+		// Last: the guest runs only after this line is in the pipe (wirePosture).
+		{"report posture", func() error { return writeAll(fdResult, encodePosture(posture)) }},
 	}
 	for _, s := range steps {
 		if err := s.do(); err != nil {
@@ -115,6 +127,21 @@ func stageOne() error {
 		}
 	}
 	return execSelf()
+}
+
+// writeAll writes b to the descriptor fd, which stays open (report closes it).
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
 }
 
 // closeInherited makes every descriptor from first up close at the exec into stage two,
@@ -315,7 +342,8 @@ func stageTwo(cfg initConfig) error {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("set not dumpable: %w", err)
 	}
-	watchLimits(spec.Limits)
+	startNetpoller()
+	watchCPU(spec.Limits)
 	var payload Payload
 	if spec.Payload != "" {
 		if payload = cfg.payloads[spec.Payload]; payload == nil {
@@ -390,22 +418,29 @@ func sealExec(spec wireSpec) error {
 	return nil
 }
 
-// watchLimits enforces the wall-clock and CPU-time limits from inside too: the supervisor
-// kills from outside, and whichever comes first reports. Neither slows the guest's code.
-func watchLimits(l Limits) {
-	time.AfterFunc(l.Timeout, func() {
-		report(wireResult{Outcome: outcome.Timeout, Message: fmt.Sprintf("wall-clock limit of %s reached", l.Timeout)})
-		os.Exit(0)
-	})
-	if l.CPUTime > 0 {
-		xcpu := make(chan os.Signal, 1)
-		signal.Notify(xcpu, syscall.SIGXCPU)
-		go func() {
-			<-xcpu
-			report(wireResult{Outcome: outcome.CPULimit, Message: fmt.Sprintf("CPU-time limit of %s reached", l.CPUTime)})
-			os.Exit(0)
-		}()
+// startNetpoller makes the Go runtime create its epoll instance and wakeup eventfd now,
+// while the allowlist does not yet apply: it creates them on the first timer, and
+// epoll_create1 and eventfd2 are not in the allowlist, so a guest's first sleep after the
+// filter would kill the child ("netpollinit failed"). A timer that never fires is enough.
+func startNetpoller() {
+	time.AfterFunc(time.Hour, func() {}).Stop()
+}
+
+// watchCPU reports the CPU-time limit from inside when RLIMIT_CPU's soft limit sends
+// SIGXCPU; the supervisor also kills from outside on the cgroup's count. The wall clock
+// has no inner twin: the supervisor's deadline starts before this child does, so its kill
+// always comes first (make mutate showed an inner timer was never the one that fired).
+func watchCPU(l Limits) {
+	if l.CPUTime <= 0 {
+		return
 	}
+	xcpu := make(chan os.Signal, 1)
+	signal.Notify(xcpu, syscall.SIGXCPU)
+	go func() {
+		<-xcpu
+		report(wireResult{Outcome: outcome.CPULimit, Message: fmt.Sprintf("CPU-time limit of %s reached", l.CPUTime)})
+		os.Exit(0)
+	}()
 }
 
 // runGuest compiles and runs the module under wazero, or only compiles it into the cache.

@@ -169,11 +169,12 @@ func newLandlockPolicy(abi int, errata uint64) landlockPolicy {
 // enterLandlock puts this thread, and so stage two after the exec, in a Landlock domain
 // that grants each of the spec's trees at its mount point what its mode needs, the exec of
 // the child binary, and nothing anywhere else. On a kernel without Landlock (or older than
-// landlockMinABI) it does nothing; `agentbox check` reports it.
-func enterLandlock(s wireSpec) error {
+// landlockMinABI) it does nothing; `agentbox check` reports it. abi is the domain's ABI,
+// 0 when there is none.
+func enterLandlock(s wireSpec) (abi int, err error) {
 	abi, errata, err := landlockSupport()
 	if s.Unsafe.NoLandlock || err != nil || abi < landlockMinABI {
-		return nil
+		return 0, nil
 	}
 	p := newLandlockPolicy(abi, errata)
 	// Sized through Scoped (ABI 6): an older kernel accepts it as long as what it does not
@@ -181,7 +182,7 @@ func enterLandlock(s wireSpec) error {
 	size := unsafe.Offsetof(p.attr.Quiet_access_fs)
 	fd, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&p.attr)), size, 0)
 	if e != 0 {
-		return fmt.Errorf("landlock_create_ruleset (ABI %d, %+v): %w", abi, p.attr, e)
+		return 0, fmt.Errorf("landlock_create_ruleset (ABI %d, %+v): %w", abi, p.attr, e)
 	}
 	ruleset := int(fd)
 	defer unix.Close(ruleset)
@@ -191,7 +192,7 @@ func enterLandlock(s wireSpec) error {
 			access = llRead
 		}
 		if err := landlockAllowDir(ruleset, b.mount, p.grant[access]); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	// The exec into stage two opens the binary for reading and executing. The kernel
@@ -199,12 +200,12 @@ func enterLandlock(s wireSpec) error {
 	// which Landlock lets through anyway.
 	exec := p.attr.Handled_access_fs & (unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_EXECUTE)
 	if err := landlockAllow(ruleset, fdExe, exec); err != nil && !errors.Is(err, unix.EBADFD) {
-		return fmt.Errorf("the child binary: %w", err)
+		return 0, fmt.Errorf("the child binary: %w", err)
 	}
 	if _, _, e := unix.Syscall(unix.SYS_LANDLOCK_RESTRICT_SELF, fd, 0, 0); e != 0 {
-		return fmt.Errorf("landlock_restrict_self: %w", e)
+		return 0, fmt.Errorf("landlock_restrict_self: %w", e)
 	}
-	return nil
+	return abi, nil
 }
 
 // landlockAllowDir grants rights beneath the directory dir.

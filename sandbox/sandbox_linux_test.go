@@ -55,6 +55,7 @@ func TestRunOutcomes(t *testing.T) {
 	}{
 		{name: "ok", module: "hello.wasm", want: outcome.OK, stdout: "hello from wasm\n"},
 		{name: "exit code kept", module: "exit3.wasm", want: outcome.Exit, code: 3},
+		{name: "a sleep after the filter", module: "sleep.wasm", want: outcome.OK},
 		{name: "unreachable", module: "trap.wasm", want: outcome.Trap, msg: "unreachable"},
 		{name: "out of bounds", module: "oob.wasm", want: outcome.Trap, msg: "out of bounds"},
 		{name: "stack overflow", module: "stackoverflow.wasm", want: outcome.Trap, msg: "stack"},

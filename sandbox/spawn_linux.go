@@ -279,8 +279,12 @@ func (t *task) supervise(ctx context.Context, c *child, specBytes []byte, lim Li
 	overflow := make(chan string, 2)
 	out := newCapture(c.stdout, stdout, lim.OutputBytes, "stdout", overflow)
 	errs := newCapture(c.stderr, stderr, lim.OutputBytes, "stderr", overflow)
-	resultCh := make(chan []byte, 1)
-	go func() { b, _ := readCapped(c.result, maxResultBytes); resultCh <- b }()
+	type report struct {
+		posture *Posture
+		result  []byte
+	}
+	resultCh := make(chan report, 1)
+	go func() { p, b, _ := readReport(c.result); resultCh <- report{p, b} }()
 	waitCh := make(chan error, 1)
 	go func() {
 		awaitExit(c.cmd.Process.Pid)
@@ -304,7 +308,8 @@ func (t *task) supervise(ctx context.Context, c *child, specBytes []byte, lim Li
 		default:
 		}
 	}
-	if b := <-resultCh; len(b) > 0 {
+	rep := <-resultCh
+	if b := rep.result; len(b) > 0 {
 		r, err := decodeResult(b)
 		if err == nil {
 			f.child = &r
@@ -315,6 +320,7 @@ func (t *task) supervise(ctx context.Context, c *child, specBytes []byte, lim Li
 	stats, statsErr := c.group.Stats()
 	f.oomKills, f.pidsHits = stats.OOMKills, stats.PidsLimitHits
 	res := decide(f)
+	res.Posture = rep.posture
 	res.Stdout, res.Stderr = out.bytes(), errs.bytes()
 	res.StdoutTruncated = res.StdoutTruncated || out.truncated()
 	res.StderrTruncated = res.StderrTruncated || errs.truncated()

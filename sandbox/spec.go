@@ -77,7 +77,36 @@ type Result struct {
 	// Warnings are problems of ours that did not change the verdict (e.g. an unusable
 	// compile cache: the task ran without it).
 	Warnings []string `json:"warnings,omitempty"`
+	// Posture is the best-effort hardening of the sandbox child whose run decided the
+	// verdict (the sandboxed compile's, for a module it refused); nil when no child got as
+	// far as the exec into stage two (the sandbox failed first).
+	Posture *Posture `json:"posture,omitempty"`
 }
+
+// Posture is the best-effort hardening of one sandbox child, as its stage one found it just
+// before the exec into the guest's process, so nothing the guest does can change it. The walls that
+// are never optional (namespaces, cgroup, seccomp, no capabilities) are not listed:
+// without any of them there is no run. Its fields are verdict.Posture's.
+type Posture struct {
+	// LandlockABI is the ABI of the task's Landlock domain; 0 when it has none (a kernel
+	// below ABI 2, or a test with the wall down).
+	LandlockABI int `json:"landlock_abi"`
+	// TimeNamespace: the task's monotonic and boot clocks start at 1 s, not at the host's
+	// boot (Linux 6.6 and later).
+	TimeNamespace bool `json:"time_namespace"`
+	// StoreBypass and IndirectBranch are the task's speculation state as the kernel gives
+	// it (PR_GET_SPECULATION_CTRL), one of the Speculation* words.
+	StoreBypass    string `json:"speculative_store_bypass"`
+	IndirectBranch string `json:"indirect_branch_speculation"`
+}
+
+// The words of Posture's speculation fields.
+const (
+	SpeculationNotAffected      = "not affected"          // the CPU does not have the flaw
+	SpeculationDisabledForTask  = "disabled for the task" // what stage one asks for
+	SpeculationDisabledHostWide = "disabled host-wide"    // the kernel's boot policy
+	SpeculationEnabled          = "enabled"               // no mitigation: the guest may use it
+)
 
 // Exited reports whether the guest itself chose its end (returned from _start or called
 // proc_exit), so that ExitCode is the guest's own.

@@ -67,6 +67,10 @@ func (r Result) Verdict() verdict.Verdict {
 		code := r.ExitCode
 		v.ExitCode = &code
 	}
+	if r.Posture != nil {
+		p := verdict.Posture(*r.Posture)
+		v.Posture = &p
+	}
 	return v
 }
 

@@ -1,6 +1,8 @@
 package sandbox
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +18,8 @@ const (
 	wireVersion    = 1
 	maxSpecBytes   = 1 << 20
 	maxResultBytes = 64 << 10
+	// maxPostureBytes caps stage one's posture line (about 150 bytes).
+	maxPostureBytes = 1 << 10
 )
 
 // Cache modes for the compiled-code cache mounted at cacheMount in the child.
@@ -126,6 +130,42 @@ func decodeResult(b []byte) (wireResult, error) {
 		return r, fmt.Errorf("child result: outcome %q is not in the closed set", r.Outcome)
 	}
 	return r, nil
+}
+
+// wirePosture is the line stage one writes on fdResult just before the exec into stage
+// two: the first thing in the pipe whenever a guest ran, since the guest's code starts only
+// after it. The guest can append to the pipe but not take back what is already there, so
+// what it writes is at most the result that follows.
+type wirePosture struct {
+	Posture *Posture `json:"posture"`
+}
+
+func encodePosture(p Posture) []byte {
+	b, _ := json.Marshal(wirePosture{Posture: &p}) // cannot fail: plain strings and numbers
+	return append(b, '\n')
+}
+
+// readReport reads the child's result pipe: stage one's posture line, then the result. A
+// stream whose first line is not a posture comes from a stage one that failed before it,
+// which ran no guest: all of it is the result. The posture is read apart from the result's
+// cap, so that a guest flooding the pipe cannot take the posture down with its result.
+func readReport(r io.Reader) (*Posture, []byte, error) {
+	br := bufio.NewReaderSize(r, maxPostureBytes)
+	line, err := br.ReadSlice('\n')
+	if err != nil && err != bufio.ErrBufferFull && err != io.EOF {
+		return nil, nil, err
+	}
+	var p wirePosture
+	if bytes.HasSuffix(line, []byte("\n")) && json.Unmarshal(line, &p) == nil && p.Posture != nil {
+		rest, err := readCapped(br, maxResultBytes)
+		return p.Posture, rest, err
+	}
+	head := bytes.Clone(line)
+	rest, err := readCapped(br, maxResultBytes-int64(len(head)))
+	if err != nil {
+		return nil, nil, err
+	}
+	return nil, append(head, rest...), nil
 }
 
 // readCapped reads all of r, failing when it holds more than limit bytes.

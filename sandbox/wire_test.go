@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,39 @@ func TestEncodeResultCapsMessage(t *testing.T) {
 	}
 	if _, err := decodeResult(b); err != nil {
 		t.Fatalf("a capped result must decode: %v", err)
+	}
+}
+
+// TestReadReport: the pipe holds stage one's posture line, then the result; a stream
+// without the line is all result, and a flood after it keeps the posture.
+func TestReadReport(t *testing.T) {
+	p := Posture{LandlockABI: 7, TimeNamespace: true, StoreBypass: SpeculationDisabledForTask, IndirectBranch: SpeculationEnabled}
+	line := string(encodePosture(p))
+	ok := `{"outcome":"ok"}`
+	tests := []struct {
+		name, raw   string
+		wantPosture *Posture
+		wantResult  string
+		wantErr     bool
+	}{
+		{name: "posture then result", raw: line + ok, wantPosture: &p, wantResult: ok},
+		{name: "posture, no result (killed)", raw: line, wantPosture: &p, wantResult: ""},
+		{name: "stage one failed first: all result", raw: `{"outcome":"sandbox_error","message":"stage one, mounts: x"}`,
+			wantResult: `{"outcome":"sandbox_error","message":"stage one, mounts: x"}`},
+		{name: "a result on a line of its own is no posture", raw: ok + "\n" + ok, wantResult: ok + "\n" + ok},
+		{name: "posture with no newline is no posture", raw: strings.TrimSuffix(line, "\n"), wantResult: strings.TrimSuffix(line, "\n")},
+		{name: "a first line longer than a posture is all result", raw: strings.Repeat("a", 2*maxPostureBytes) + "\n",
+			wantResult: strings.Repeat("a", 2*maxPostureBytes) + "\n"},
+		{name: "a flood after the posture keeps it", raw: line + strings.Repeat("a", maxResultBytes+1), wantPosture: &p, wantErr: true},
+		{name: "a flood with no posture", raw: strings.Repeat("a", maxResultBytes+1), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gotP, got, err := readReport(strings.NewReader(tt.raw))
+			if (err != nil) != tt.wantErr || string(got) != tt.wantResult || !reflect.DeepEqual(gotP, tt.wantPosture) {
+				t.Fatalf("readReport = %+v, %q, %v; want %+v, %q, error %t", gotP, got, err, tt.wantPosture, tt.wantResult, tt.wantErr)
+			}
+		})
 	}
 }
 

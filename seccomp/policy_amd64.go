@@ -108,7 +108,7 @@ func NoNewExec() Policy {
 // runtimeRules are what the Go runtime needs once it is running: threads,
 // locks, signals, sleeps, the netpoller. Its start-up calls (arch_prctl,
 // sched_getaffinity, reading RLIMIT_NOFILE) run before stage two installs the
-// filter, and so do epoll_create1 and eventfd2, once, for the first timer.
+// filter, and so do epoll_create1 and eventfd2, once (stage two's startNetpoller).
 // sysmon would call sched_getaffinity again every second to update
 // GOMAXPROCS, but not when the environment sets it, as the child's does.
 func runtimeRules() []Rule {
@@ -142,7 +142,7 @@ func runtimeRules() []Rule {
 			Reason: "fallbacks when the vDSO cannot answer; WASI clock_time_get"},
 		{Names: []string{"getrandom"}, Action: Allow, Reason: "Go runtime seed, crypto/rand, WASI random_get"},
 		{Names: []string{"epoll_ctl", "epoll_pwait"}, Action: Allow,
-			Reason: "Go netpoller (its epoll_create1 and eventfd2 run once, before the filter: stage two's first timer starts it)"},
+			Reason: "Go netpoller (its epoll_create1 and eventfd2 run once, before the filter, in stage two's startNetpoller)"},
 		{Names: []string{"ppoll"}, Action: Allow, Reason: "wazero poll_oneoff on stdin (sysfs poll_linux.go)"},
 		{Names: []string{"prlimit64"}, Action: EPERM,
 			When:   []Cond{{Arg: 2, Op: NotEqual, Value: 0}},

@@ -26,6 +26,19 @@ type Verdict struct {
 	// Warnings are problems of ours that did not change the verdict (an unusable compile
 	// cache, say). Always present, empty when there are none, so scripts need no null check.
 	Warnings []string `json:"warnings"`
+	// Posture is the best-effort hardening the guest ran under (for a module the sandboxed
+	// compile refused, the compile's); absent when the sandbox failed before it.
+	Posture *Posture `json:"posture,omitempty"`
+}
+
+// Posture is the best-effort hardening of one run (sandbox.Posture says what each field
+// means): what stage one achieved before the guest's first instruction, which the guest
+// cannot change afterwards.
+type Posture struct {
+	LandlockABI    int    `json:"landlock_abi"`
+	TimeNamespace  bool   `json:"time_namespace"`
+	StoreBypass    string `json:"speculative_store_bypass"`
+	IndirectBranch string `json:"indirect_branch_speculation"`
 }
 
 // WithoutOutput returns v without the captured output (truncation flags kept): the shape

@@ -78,9 +78,6 @@ var mutants = []mutant{
 	{Name: "keep-exe-fd", Wall: "descriptor hygiene: stage two closes the binary's fd before the guest", File: "sandbox/init_linux.go",
 		Old: "\tunix.Close(fdExe)\n",
 		New: "\n"},
-	{Name: "inner-timeout", Wall: "wall timeout enforced inside the child (watchLimits)", File: "sandbox/init_linux.go",
-		Old: `time.AfterFunc(l.Timeout, func() {`,
-		New: `time.AfterFunc(l.Timeout+time.Hour, func() {`},
 
 	// --- spawn: sandbox/spawn_linux.go, slots_linux.go, memfd_linux.go, contract.go, cache_linux.go ---
 	{Name: "no-pid-ns", Wall: "namespaces: new pid namespace", File: "sandbox/spawn_linux.go",

@@ -373,6 +373,7 @@ var wireSchemas = []struct {
 	{"Page", reflect.TypeFor[task.Page]()},
 	{"Event", reflect.TypeFor[task.Event]()},
 	{"Verdict", reflect.TypeFor[verdict.Verdict]()},
+	{"Posture", reflect.TypeFor[verdict.Posture]()},
 	{"Usage", reflect.TypeFor[verdict.Usage]()},
 	{"AppliedLimits", reflect.TypeFor[verdict.Limits]()},
 	{"RunLimits", reflect.TypeFor[sandbox.Limits]()},

@@ -26,6 +26,7 @@ func TestMain(m *testing.M) {
 	maps.Copy(all, landlockPayloads)
 	maps.Copy(all, sideChannelPayloads)
 	maps.Copy(all, gapPayloads)
+	maps.Copy(all, verdictPosturePayloads)
 	sandbox.Init(sandbox.WithPayloads(all))
 	os.Exit(m.Run())
 }
