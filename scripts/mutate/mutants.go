@@ -17,8 +17,8 @@ var mutants = []mutant{
 		Old: `{"hostname", func() error { return unix.Sethostname([]byte("agentbox")) }},`,
 		New: `{"hostname", func() error { return nil }},`},
 	{Name: "time-namespace", Wall: "clocks of its own: a time namespace hides the host's uptime", File: "sandbox/init_linux.go",
-		Old:   `{"time namespace", newTimeNamespace},`,
-		New:   `{"time namespace", func() error { return nil }},`,
+		Old:   "posture.TimeNamespace, err = newTimeNamespace()",
+		New:   "posture.TimeNamespace, err = false, nil",
 		Needs: needTimeNS},
 	{Name: "root-writable", Wall: "empty root: / remounted read-only", File: "sandbox/init_linux.go",
 		Old: `const ro = unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC`,
@@ -58,8 +58,8 @@ var mutants = []mutant{
 		New:   `_ = restrictSpeculation // best effort`,
 		Needs: needSpeculationCtrl},
 	{Name: "no-landlock", Wall: "Landlock: the task's domain grants only its own trees", File: "sandbox/init_linux.go",
-		Old:   `{"landlock", func() error { return enterLandlock(spec) }},`,
-		New:   `{"landlock", func() error { return nil }},`,
+		Old:   "posture.LandlockABI, err = enterLandlock(spec)",
+		New:   "posture.LandlockABI, err = 0, nil",
 		Needs: needLandlock},
 
 	// --- stage two: sandbox/init_linux.go ---
