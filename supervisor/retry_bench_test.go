@@ -6,10 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/agentbox/agentbox/outcome"
 	"github.com/agentbox/agentbox/supervisor/natsd"
+	"github.com/agentbox/agentbox/supervisor/natsd/natsdtest"
 	"github.com/agentbox/agentbox/supervisor/store"
 	"github.com/agentbox/agentbox/supervisor/task"
 	"github.com/agentbox/agentbox/verdict"
@@ -100,20 +99,7 @@ func retryRecord(id string) *task.Task {
 // retryStore opens the daemon's store on an embedded JetStream in a temporary dir.
 func retryStore(b *testing.B) *store.Store {
 	b.Helper()
-	srv, err := natsd.Start(natsd.Options{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	js := natsdtest.JetStream(b, natsd.Options{})
 	st, err := store.Open(context.Background(), js, store.Config{Lease: DefaultLease, MaxAckPending: 1000, Retention: time.Hour})
 	if err != nil {
 		b.Fatal(err)

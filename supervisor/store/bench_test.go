@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/agentbox/agentbox/supervisor/natsd"
+	"github.com/agentbox/agentbox/supervisor/natsd/natsdtest"
 	"github.com/agentbox/agentbox/supervisor/task"
 )
 
@@ -114,20 +113,7 @@ func fetchAck(b *testing.B, st *Store) (empty int) {
 // syncInterval of 0 fsyncs every write (the daemon's default).
 func benchStore(b *testing.B, syncInterval time.Duration) *Store {
 	b.Helper()
-	srv, err := natsd.Start(natsd.Options{Dir: b.TempDir(), SyncInterval: syncInterval})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	js := natsdtest.JetStream(b, natsd.Options{SyncInterval: syncInterval})
 	st, err := Open(context.Background(), js, Config{Lease: 30 * time.Second, MaxAckPending: 1 << 20, Retention: time.Hour})
 	if err != nil {
 		b.Fatalf("Open: %v", err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentbox/agentbox/outcome"
 	"github.com/agentbox/agentbox/supervisor/natsd"
+	"github.com/agentbox/agentbox/supervisor/natsd/natsdtest"
 	"github.com/agentbox/agentbox/supervisor/task"
 	"github.com/agentbox/agentbox/verdict"
 )
@@ -20,20 +21,7 @@ import (
 // newStore opens a store on a real embedded JetStream of its own.
 func newStore(t *testing.T) *Store {
 	t.Helper()
-	srv, err := natsd.Start(natsd.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natsdtest.JetStream(t, natsd.Options{})
 	st, err := Open(context.Background(), js, Config{Lease: 2 * time.Second, MaxAckPending: 1000, Retention: time.Hour})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
