@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentbox/agentbox/internal/buildtest"
 	"github.com/agentbox/agentbox/internal/privtest"
 	"github.com/agentbox/agentbox/internal/syncbuf"
 	"github.com/agentbox/agentbox/supervisor/api"
@@ -24,37 +25,11 @@ import (
 	"github.com/agentbox/agentbox/supervisor/task"
 )
 
-// bin holds agentboxd and agentbox, built once for the package from this tree.
+// bin holds agentboxd, agentbox and agentbox-init, built once for the package from this
+// tree (internal/buildtest).
 var bin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "agentbox-daemon-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = dir
-	code := build(dir)
-	if code == 0 {
-		code = m.Run()
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// build compiles both binaries the way `make build` does: static, from one tree, so that
-// the daemon accepts the CLI as its child binary.
-func build(dir string) int {
-	for _, pkg := range []string{"agentboxd", "agentbox", "agentbox-init"} {
-		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, pkg), "../../cmd/"+pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
-			return 1
-		}
-	}
-	return 0
-}
+func TestMain(m *testing.M) { os.Exit(buildtest.Main(m, "agentbox-daemon-test-", &bin)) }
 
 // daemon is one agentboxd process; its state dir survives restarts.
 type daemon struct {

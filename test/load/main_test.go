@@ -10,44 +10,17 @@
 package load
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/agentbox/agentbox/internal/buildtest"
 )
 
-// bin holds agentboxd, agentbox and agentbox-init, built once for the package.
+// bin holds agentboxd, agentbox and agentbox-init, built once for the package from this
+// tree (internal/buildtest).
 var bin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "agentbox-load-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = dir
-	code := build(dir)
-	if code == 0 {
-		code = m.Run()
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// build compiles the binaries the way `make build` does: static, from one tree, so that
-// the daemon accepts agentbox-init beside it as its child binary.
-func build(dir string) int {
-	for _, pkg := range []string{"agentboxd", "agentbox", "agentbox-init"} {
-		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, pkg), "../../cmd/"+pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
-			return 1
-		}
-	}
-	return 0
-}
+func TestMain(m *testing.M) { os.Exit(buildtest.Main(m, "agentbox-load-test-", &bin)) }
 
 // The modules of the load: the shared test modules (testdata/modules/README.md gives
 // their outcomes) and this package's holder.
