@@ -5,7 +5,8 @@
 # live agent and guest compute, each beside its baselines in the same benchmark; then every
 # package benchmark (scheduler, queue, retries, serialization, metrics, wasm, seccomp).
 # Writes bench/bench-output.txt (the go test output), bench/samples.jsonl (every raw
-# sample), and from them bench/REPORT.md and bench/latency.png (test/bench/report).
+# sample), and from them bench/REPORT.md and bench/latency.png (test/bench/report), with a
+# perf profile of cold runs.
 # About 6 minutes on the 2-core development VM; it loads the machine, so run it alone.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +40,25 @@ e2e() { bench go test -run '^$' -benchmem -timeout 30m "$@" ./test/bench/; }
   echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } 2>&1 | tee "$out"
 
-go run ./test/bench/report -bench "$out" -samples "$AGENTBOX_BENCH_SAMPLES" -out bench/REPORT.md -plot bench/latency.png || exit 1
+# Where one cold run's CPU goes: perf samples every process of profile_runs runs of
+# bin/agentbox (make build), kernel and user, one sample per 250 µs of CPU (-c: a fixed
+# period, so samples convert to milliseconds exactly). The folded script output is read by
+# the report and not kept (tens of MB).
+profile_runs=100
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+profile_args=()
+hello=testdata/modules/hello.wasm
+if bin/agentbox run --cache-dir "$work/cache" "$hello" >/dev/null &&
+  perf record -q -e cpu-clock -c 250000 -g -o "$work/perf.data" -- \
+    bash -c 'for _ in $(seq "$1"); do bin/agentbox run --cache-dir "$2" "$3" >/dev/null || exit 1; done' _ "$profile_runs" "$work/cache" "$hello" &&
+  perf script -i "$work/perf.data" -F comm,ip,sym,dso >"$work/profile.txt" 2>/dev/null; then
+  profile_args=(-profile "$work/profile.txt" -profile-runs "$profile_runs" -profile-period-ms 0.25)
+else
+  echo "FAIL: perf profile of $profile_runs cold runs" | tee -a "$out"
+fi
+
+go run ./test/bench/report -bench "$out" -samples "$AGENTBOX_BENCH_SAMPLES" -out bench/REPORT.md -plot bench/latency.png "${profile_args[@]}" || exit 1
 echo "report written to bench/REPORT.md"
 if grep -q '^FAIL' "$out"; then
   echo "bench: some benchmarks failed (see bench/REPORT.md and $out)" >&2

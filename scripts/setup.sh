@@ -29,8 +29,9 @@ declare -A groups=(
   [vm]="qemu-system-x86 linux-image-amd64 busybox-static cpio"
   # The baselines of make bench, run interleaved with agentbox in the same benchmark:
   # bwrap --unshare-all, and crun with memory and pids cgroups (test/bench/baselines_test.go,
-  # crun_linux_test.go); and the seccomp policy compiler's benchmark (cgo).
-  [bench]="bubblewrap crun ${cgo_seccomp[*]}"
+  # crun_linux_test.go); perf, for the profile of cold runs (scripts/bench.sh); and the
+  # seccomp policy compiler's benchmark (cgo).
+  [bench]="bubblewrap crun linux-perf ${cgo_seccomp[*]}"
 )
 
 purposes=("$@")

@@ -17,6 +17,20 @@ func writeGaps(w io.Writer, d data) {
 			"execs stage two) before wazero loads the compiled code and runs the guest, besides the namespaces and the "+
 			"cgroup. A warm pool and fewer runtime starts per task are issue 9's answers.\n", cpuOf(run), cpuOf(bwrap), cpuOf(ver))
 	}
+	if p := d.profile; p != nil {
+		cli, one, two := profileProcs[0].comm, profileProcs[1].comm, profileProcs[2].comm
+		start := "Go runtime start, package init, new threads"
+		fmt.Fprintf(w, "- **The profile** puts %s ms of a cold run's CPU in the CLI (its cgroups %s, its runtime start %s, "+
+			"the namespaces of the clone %s), %s in stage one (runtime start %s) and %s in stage two (runtime start %s, "+
+			"wazero %s). Three Go runtime starts cost %s ms together. Through the daemon there is no CLI to start, and "+
+			"a warm pool would take the cgroup, the clone and stage one off the task's path.\n",
+			fmtFloat(p.cpuMS(cli, ""), 1), fmtFloat(p.cpuMS(cli, "cgroups"), 1), fmtFloat(p.cpuMS(cli, start), 1),
+			fmtFloat(p.cpuMS(cli, "new namespaces (net the dearest)"), 1),
+			fmtFloat(p.cpuMS(one, ""), 1), fmtFloat(p.cpuMS(one, start), 1),
+			fmtFloat(p.cpuMS(two, ""), 1), fmtFloat(p.cpuMS(two, start), 1),
+			fmtFloat(p.cpuMS(two, "wazero: compiled-code load, host modules, instantiate, the guest"), 1),
+			fmtFloat(p.cpuMS(cli, start)+p.cpuMS(one, start)+p.cpuMS(two, start), 1))
+	}
 	if g, ok := d.record(benchDaemon, "daemon-guest-start"); ok {
 		cpu, _ := d.out.metric(benchDaemon, "daemon-cpu-ms/task")
 		fmt.Fprintf(w, "- **Submit→guest start through the daemon** (p50 %s ms) is a full spawn per task: no child is "+

@@ -21,14 +21,25 @@ func main() {
 	samplesPath := flag.String("samples", "bench/samples.jsonl", "raw samples ($AGENTBOX_BENCH_SAMPLES)")
 	outPath := flag.String("out", "bench/REPORT.md", "the report")
 	plotPath := flag.String("plot", "bench/latency.png", "the latency-distribution plot (PNG), beside the report")
+	profilePath := flag.String("profile", "", "perf script -F comm,ip,sym,dso output of -profile-runs cold runs (none: no profile section)")
+	profileRuns := flag.Int("profile-runs", 0, "how many runs the profile holds")
+	profilePeriod := flag.Float64("profile-period-ms", 0.25, "CPU milliseconds per perf sample (perf record -c)")
 	flag.Parse()
-	if err := run(*benchPath, *samplesPath, *outPath, *plotPath); err != nil {
+	var prof *profile
+	if *profilePath != "" {
+		var err error
+		if prof, err = parseProfile(*profilePath, *profileRuns, *profilePeriod); err != nil || *profileRuns <= 0 {
+			fmt.Fprintf(os.Stderr, "report: profile %s of %d runs: %v\n", *profilePath, *profileRuns, err)
+			os.Exit(1)
+		}
+	}
+	if err := run(*benchPath, *samplesPath, *outPath, *plotPath, prof); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
 }
 
-func run(benchPath, samplesPath, outPath, plotPath string) error {
+func run(benchPath, samplesPath, outPath, plotPath string, prof *profile) error {
 	out, err := parseBench(benchPath)
 	if err != nil {
 		return fmt.Errorf("benchmark output: %w", err)
@@ -37,7 +48,7 @@ func run(benchPath, samplesPath, outPath, plotPath string) error {
 	if err != nil {
 		return fmt.Errorf("samples: %w", err)
 	}
-	d := data{out: out, recs: recs, machine: probeMachine(out)}
+	d := data{out: out, recs: recs, machine: probeMachine(out), profile: prof}
 	if err := writePlot(plotPath, d); err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
@@ -55,6 +66,7 @@ type data struct {
 	out     benchOutput
 	recs    []samples.Record
 	machine machine
+	profile *profile // nil when the run took none (no perf)
 }
 
 // series returns the records of one benchmark, in the order written.

@@ -60,6 +60,7 @@ func writeReport(w io.Writer, d data, plot, benchFile, samplesFile string) {
 	}
 	writeTargets(w, d)
 	writeSpawn(w, d, plot)
+	writeProfile(w, d.profile)
 	writeDaemon(w, d)
 	writeThroughput(w, d)
 	writeScaling(w, d)
