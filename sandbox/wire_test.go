@@ -1,13 +1,16 @@
 package sandbox
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/agentbox/agentbox/outcome"
+	"github.com/agentbox/agentbox/seccomp"
 )
 
 func validWire() wireSpec {
@@ -168,4 +171,58 @@ func FuzzDecodeResult(f *testing.F) {
 			t.Fatalf("accepted outcome %q outside the closed set", r.Outcome)
 		}
 	})
+}
+
+// BenchmarkSerialization: the messages between the supervisor and a sandbox child, encoded
+// and decoded as the two sides do once per task: the spawn spec (the real seccomp program,
+// a few args, env and preopens), stage one's posture line with the result after it, and a
+// result alone.
+func BenchmarkSerialization(b *testing.B) {
+	spec := validWire()
+	spec.Filter = seccomp.Filter()
+	spec.Args = []string{"agent.wasm", "--task", "summarise", "--max-tokens", "512"}
+	spec.Env = []string{"LANG=C.UTF-8", "TZ=UTC", "AGENT_MODE=batch"}
+	spec.Dirs = []Dir{{HostPath: "/srv/in", GuestPath: "/in", ReadOnly: true}, {HostPath: "/srv/out", GuestPath: "/out"}}
+	result := wireResult{Outcome: outcome.OK, Message: "guest returned from _start"}
+	report := append(encodePosture(Posture{LandlockABI: 7, TimeNamespace: true,
+		StoreBypass: SpeculationDisabledForTask, IndirectBranch: SpeculationDisabledForTask}), encodeResult(result)...)
+	for _, tc := range []struct {
+		name string
+		do   func() (int, error)
+	}{
+		{"spawn-spec", func() (int, error) {
+			raw, err := encodeSpec(spec)
+			if err != nil {
+				return 0, err
+			}
+			_, err = decodeSpec(raw)
+			return len(raw), err
+		}},
+		{"posture-and-result", func() (int, error) {
+			p, raw, err := readReport(bytes.NewReader(report))
+			if err != nil || p == nil {
+				return 0, fmt.Errorf("readReport: %+v, %v", p, err)
+			}
+			_, err = decodeResult(raw)
+			return len(report), err
+		}},
+		{"result", func() (int, error) {
+			raw := encodeResult(result)
+			_, err := decodeResult(raw)
+			return len(raw), err
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var size int
+			b.ReportAllocs()
+			for b.Loop() {
+				n, err := tc.do()
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = n
+			}
+			b.ReportMetric(float64(size), "bytes/msg")
+		})
+	}
 }

@@ -3,7 +3,7 @@
 # root): `agentbox run` against its baselines (fork/exec, bare wazero, bubblewrap, crun),
 # the daemon's submit→start and submit→verdict, throughput, concurrent launches, memory per
 # live agent and guest compute, each beside its baselines in the same benchmark; then every
-# package benchmark (scheduler, queue, retries, serialization, metrics, wasm, seccomp).
+# package benchmark (sandbox wire, scheduler, queue, retries, serialization, metrics, wasm, seccomp).
 # Writes bench/bench-output.txt (the go test output), bench/samples.jsonl (every raw
 # sample), and from them bench/REPORT.md and bench/latency.png (test/bench/report), with a
 # perf profile of cold runs.
@@ -33,7 +33,7 @@ e2e() { bench go test -run '^$' -benchmem -timeout 30m "$@" ./test/bench/; }
   # One round of 1,000: it alone takes about a minute.
   e2e -bench '^BenchmarkConcurrentScaling$/^1000$' -benchtime 1x
   e2e -bench '^BenchmarkMemoryPerAgent$' -benchtime 2x
-  bench go test -run '^$' -bench . -benchmem ./supervisor/ ./supervisor/sched/ ./supervisor/store/ ./supervisor/task/ ./supervisor/metrics/
+  bench go test -run '^$' -bench . -benchmem ./sandbox/ ./supervisor/ ./supervisor/sched/ ./supervisor/store/ ./supervisor/task/ ./supervisor/metrics/
   bench go test -run '^$' -bench . -benchmem -benchtime 3x ./wasm/
   # The policy compiler needs libseccomp (cgo).
   CGO_ENABLED=1 bench go test -run '^$' -bench . -benchmem -benchtime 20x ./seccomp/
