@@ -53,8 +53,8 @@ func Init(opts ...InitOption) {
 	os.Exit(1)
 }
 
-// reportOnce writes the result pipe at most once: the guest, the wall-clock timer and the
-// CPU-time signal race to it.
+// reportOnce writes the result pipe at most once: the guest's end and the CPU-time signal
+// race to it.
 var reportOnce sync.Once
 
 // report sends the verdict to the supervisor.

@@ -78,8 +78,9 @@ type Result struct {
 	// compile cache: the task ran without it).
 	Warnings []string `json:"warnings,omitempty"`
 	// Posture is the best-effort hardening of the sandbox child whose run decided the
-	// verdict (the sandboxed compile's, for a module it refused); nil when no child got as
-	// far as the exec into stage two (the sandbox failed first).
+	// verdict (the sandboxed compile's, for a module it refused), present once that child's
+	// stage one finished its setup; nil when the sandbox failed before that, or a kill came
+	// during stage one.
 	Posture *Posture `json:"posture,omitempty"`
 }
 
@@ -102,7 +103,7 @@ type Posture struct {
 
 // The words of Posture's speculation fields.
 const (
-	SpeculationNotAffected      = "not affected"          // the CPU does not have the flaw
+	SpeculationNotAffected      = "not affected"          // the kernel deems the CPU not affected
 	SpeculationDisabledForTask  = "disabled for the task" // what stage one asks for
 	SpeculationDisabledHostWide = "disabled host-wide"    // the kernel's boot policy
 	SpeculationEnabled          = "enabled"               // no mitigation: the guest may use it

@@ -116,7 +116,12 @@ func TestReadReport(t *testing.T) {
 		{name: "posture with no newline is no posture", raw: strings.TrimSuffix(line, "\n"), wantResult: strings.TrimSuffix(line, "\n")},
 		{name: "a first line longer than a posture is all result", raw: strings.Repeat("a", 2*maxPostureBytes) + "\n",
 			wantResult: strings.Repeat("a", 2*maxPostureBytes) + "\n"},
+		{name: "posture and a result of exactly the cap", raw: line + strings.Repeat("a", maxResultBytes), wantPosture: &p,
+			wantResult: strings.Repeat("a", maxResultBytes)},
 		{name: "a flood after the posture keeps it", raw: line + strings.Repeat("a", maxResultBytes+1), wantPosture: &p, wantErr: true},
+		{name: "no posture, exactly the cap in all", raw: ok + "\n" + strings.Repeat("a", maxResultBytes-len(ok)-1),
+			wantResult: ok + "\n" + strings.Repeat("a", maxResultBytes-len(ok)-1)},
+		{name: "no posture, a byte past the cap", raw: ok + "\n" + strings.Repeat("a", maxResultBytes-len(ok)), wantErr: true},
 		{name: "a flood with no posture", raw: strings.Repeat("a", maxResultBytes+1), wantErr: true},
 	}
 	for _, tt := range tests {

@@ -94,8 +94,9 @@ func victimMain(name string) int {
 			return 2
 		}
 	}
-	// Stage two arms its wall-clock timer before the filter, and the first
-	// timer starts the netpoller (epoll_create1, eventfd2: not allowed after).
+	// Stage two starts the netpoller before the filter with a timer
+	// (startNetpoller: epoll_create1, eventfd2 are not allowed after); so
+	// does this timer.
 	time.AfterFunc(victimTimeout, func() { os.Exit(3) })
 	if err := loadFromStdin(); err != nil {
 		fmt.Fprintf(os.Stderr, "load: %v\n", err)

@@ -27,7 +27,8 @@ type Verdict struct {
 	// cache, say). Always present, empty when there are none, so scripts need no null check.
 	Warnings []string `json:"warnings"`
 	// Posture is the best-effort hardening the guest ran under (for a module the sandboxed
-	// compile refused, the compile's); absent when the sandbox failed before it.
+	// compile refused, the compile's); absent when the sandbox failed, or a kill came, before
+	// the sandbox child finished its setup.
 	Posture *Posture `json:"posture,omitempty"`
 }
 

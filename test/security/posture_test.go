@@ -420,7 +420,7 @@ func checkMounts(t *testing.T, it *idleTask) {
 
 // The child's descriptors, exactly. 0, 1, 2 and 4 are the contract's pipes (stdin read end;
 // stdout, stderr and the result write ends). 3 and 5 are the Go runtime's netpoller, opened
-// in stage two by the first timer (the wall-clock watch): epoll_create1 and eventfd2 take
+// in stage two by startNetpoller, before the filter: epoll_create1 and eventfd2 take
 // the lowest free numbers once the spec (3), module (5) and binary (6) descriptors have been
 // closed. Nothing else: no fd of the supervisor, no memfd, no directory.
 var wantFDs = map[int]fdWant{
