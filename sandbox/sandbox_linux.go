@@ -148,8 +148,10 @@ func (s *Sandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 // run gets the module's compiled code (from the cache, or by a sandboxed compile with its
 // own budget), then runs it with the guest's limits.
 func (t *task) run(ctx context.Context) Result {
-	if t.hooks.Payload != "" {
+	if t.hooks.Payload != "" && len(t.spec.Module) == 0 {
 		// A native payload stands for a guest that escaped: there is no module to compile.
+		// With a module, the payload runs where that module's guest would, its compiled
+		// code mounted read-only as for the guest (the security suite reads that mount).
 		return t.runChild(ctx, t.wire())
 	}
 	code, res, ok := t.compiled(ctx)

@@ -85,9 +85,13 @@ func roCreate([]string) string {
 // statfsDir reports the mount flags of /dirs/0 that bound what a preopen can do:
 // "rdonly nosuid nodev noexec" (those set, in that order). statfs is not in the allowlist;
 // the test runs this one without the filter (mount flags do not depend on it).
-func statfsDir([]string) string {
+func statfsDir(args []string) string {
+	path := "/dirs/0"
+	if len(args) > 1 {
+		path = args[1]
+	}
 	var st unix.Statfs_t
-	if e := sys(unix.SYS_STATFS, cstr("/dirs/0"), uintptr(unsafe.Pointer(&st))); e != 0 {
+	if e := sys(unix.SYS_STATFS, cstr(path), uintptr(unsafe.Pointer(&st))); e != 0 {
 		return "statfs " + errnoName(e)
 	}
 	var set []string

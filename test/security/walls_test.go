@@ -169,6 +169,19 @@ func TestPreopenMountFlags(t *testing.T) {
 	}
 }
 
+// TestCacheMountFlags reads, from inside a run of a module (a payload in its guest's place),
+// the flags of the compile cache's mount: read-only, nosuid, nodev and noexec. The run's
+// cache is the compiled code of its own digest, which only the sandboxed compile may
+// write; file ownership would refuse the task's writes too, so only the mount flag shows
+// this wall. statfs is not in the allowlist, so the reading is made without the filter.
+func TestCacheMountFlags(t *testing.T) {
+	sb := newSandboxWith(t, sandbox.Config{CacheDir: t.TempDir()})
+	runAttack(t, sb, attack{Name: "statfs /cache", From: "payload", payload: "statfs-dirs", args: []string{"/cache"}, limits: quick,
+		Expect: "rdonly nosuid nodev noexec", setup: withUnsafe(testhook.Unsafe{NoSeccomp: true}, func(t *testing.T, _ *sandbox.Sandbox, j *job) {
+			j.Module = sharedModule("hello.wasm")(t)
+		})})
+}
+
 // TestSecurebitsLocked reads PR_GET_SECUREBITS from inside: exactly the bits stage one
 // sets (dropCapabilities), which survive the exec into stage two. NO_SETUID_FIXUP and
 // KEEP_CAPS are locked off, not set. Under the filter prctl is denied but for PR_SET_VMA,
