@@ -19,6 +19,7 @@ type Unsafe struct {
 	KeepCapabilities bool `json:"keep_capabilities"`  // stage two keeps root's capabilities in the user namespace
 	KeepInheritedFDs bool `json:"keep_inherited_fds"` // stage one leaves descriptors beyond the contract's open
 	NoLandlock       bool `json:"no_landlock"`        // no Landlock domain for the task
+	NoExecSeal       bool `json:"no_exec_seal"`       // no stacked no-new-exec filter: the allowlist alone
 }
 
 // Hooks are what a test may add to one run.

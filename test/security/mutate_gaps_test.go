@@ -106,3 +106,20 @@ func TestGuestRunsBehindTwoFilters(t *testing.T) {
 		t.Errorf("echo ended %s %q, want ok", res.Outcome, res.Message)
 	}
 }
+
+// TestAllowlistRefusesWXAlone: the allowlist's own W^X rule (mmap, mprotect and
+// pkey_mprotect never writable and executable at once) with the no-new-exec filter that
+// stands in front of it for the guest taken down. The rule is the only W^X wall of the
+// sandboxed compile and of stage two before the guest starts, where new executable
+// mappings are allowed; the control without the allowlist shows nothing else refuses it.
+func TestAllowlistRefusesWXAlone(t *testing.T) {
+	sb := newSandbox(t)
+	for _, a := range []attack{
+		{Name: "mmap RWX, the allowlist alone", From: "payload", payload: "mmap-rwx", limits: quick,
+			Expect: "EPERM", setup: withUnsafe(testhook.Unsafe{NoExecSeal: true}, nil)},
+		{Name: "mmap RWX, no filter at all", From: "payload", payload: "mmap-rwx", limits: quick,
+			Expect: "ok", setup: withUnsafe(testhook.Unsafe{NoSeccomp: true}, nil)},
+	} {
+		t.Run(a.Name, func(t *testing.T) { runAttack(t, sb, a) })
+	}
+}
