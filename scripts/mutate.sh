@@ -98,10 +98,11 @@ failures() {
   elif grep -q '^panic: test timed out' "$1"; then
     # A hang: name the innermost test that was running.
     echo "timed out in $(grep -m1 -A4 'running tests:' "$1" | grep -E '^\s+Test' | tail -n 1 | sed -E 's/^\s+//')"
-  elif grep -q '^panic: ' "$1"; then
-    grep -m1 '^panic: ' "$1" | cut -c1-80
+  elif grep -q -E '^(panic|fatal error): ' "$1"; then
+    # A crash of a whole test binary: what it was, in which package.
+    echo "$(grep -m1 -E '^(panic|fatal error): ' "$1" | cut -c1-80) in $(grep -m1 -E '^FAIL\s+\S+' "$1" | awk '{print $2}')"
   else
-    grep -m1 -E '^(FAIL|ok)\s' "$1" | cut -c1-80 || echo "no failing test named (see log)"
+    grep -m1 -E '^FAIL\s' "$1" | cut -c1-80 || echo "no failing test named (see log)"
   fi
 }
 
@@ -158,7 +159,7 @@ while IFS=$'\t' read -r -u 3 name mpkgs mregen mskip wall; do
   secs=$((SECONDS - start))
   case $result in killed | skipped) ;; *) bad=1 ;; esac
   printf '[%d/%d] %-24s %-11s %4ss  %s\n' "$i" "$total" "$name" "$result" "$secs" "$detail"
-  echo "| \`$name\` | $wall | $result | ${detail//|/\\|} | $secs |" >>"$table"
+  echo "| \`$name\` | ${wall//|/\\|} | $result | ${detail//|/\\|} | $secs |" >>"$table"
 done 3<"$work/list"
 
 finished=1
