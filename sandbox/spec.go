@@ -85,21 +85,9 @@ type Result struct {
 }
 
 // Posture is the best-effort hardening of one sandbox child, as its stage one found it just
-// before the exec into the guest's process, so nothing the guest does can change it. The walls that
-// are never optional (namespaces, cgroup, seccomp, no capabilities) are not listed:
-// without any of them there is no run. Its fields are verdict.Posture's.
-type Posture struct {
-	// LandlockABI is the ABI of the task's Landlock domain; 0 when it has none (a kernel
-	// below ABI 2, or a test with the wall down).
-	LandlockABI int `json:"landlock_abi"`
-	// TimeNamespace: the task's monotonic and boot clocks start at 1 s, not at the host's
-	// boot (Linux 6.6 and later).
-	TimeNamespace bool `json:"time_namespace"`
-	// StoreBypass and IndirectBranch are the task's speculation state as the kernel gives
-	// it (PR_GET_SPECULATION_CTRL), one of the Speculation* words.
-	StoreBypass    string `json:"speculative_store_bypass"`
-	IndirectBranch string `json:"indirect_branch_speculation"`
-}
+// before the exec into the guest's process, so nothing the guest does can change it: the
+// verdict's own type, with the speculation words below.
+type Posture = verdict.Posture
 
 // The words of Posture's speculation fields.
 const (

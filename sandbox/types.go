@@ -68,7 +68,7 @@ func (r Result) Verdict() verdict.Verdict {
 		v.ExitCode = &code
 	}
 	if r.Posture != nil {
-		p := verdict.Posture(*r.Posture)
+		p := *r.Posture
 		v.Posture = &p
 	}
 	return v

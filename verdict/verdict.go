@@ -32,12 +32,19 @@ type Verdict struct {
 	Posture *Posture `json:"posture,omitempty"`
 }
 
-// Posture is the best-effort hardening of one run (sandbox.Posture says what each field
-// means): what stage one achieved before the guest's first instruction, which the guest
-// cannot change afterwards.
+// Posture is the best-effort hardening of one run: what the sandbox child's stage one
+// achieved before the guest's first instruction, which the guest cannot change afterwards.
+// The walls that are never optional (namespaces, cgroup, seccomp, no capabilities) are not
+// listed: without any of them there is no run.
 type Posture struct {
-	LandlockABI    int    `json:"landlock_abi"`
-	TimeNamespace  bool   `json:"time_namespace"`
+	// LandlockABI is the ABI of the task's Landlock domain; 0 when it has none (a kernel
+	// below ABI 2, or a test with the wall down).
+	LandlockABI int `json:"landlock_abi"`
+	// TimeNamespace: the task's monotonic and boot clocks start at 1 s, not at the host's
+	// boot (Linux 6.6 and later).
+	TimeNamespace bool `json:"time_namespace"`
+	// StoreBypass and IndirectBranch are the task's speculation state as the kernel gives
+	// it (PR_GET_SPECULATION_CTRL), in the words of sandbox's Speculation* constants.
 	StoreBypass    string `json:"speculative_store_bypass"`
 	IndirectBranch string `json:"indirect_branch_speculation"`
 }
