@@ -20,22 +20,23 @@ const slotLockDir = "/run/agentbox/uid-locks"
 
 // sample is what the daemon process and the host show of it at one moment.
 type sample struct {
-	at         time.Time
-	goroutines int   // go_goroutines from /metrics
-	fds        int   // entries of /proc/PID/fd
-	threads    int   // Threads of /proc/PID/status
-	inWait     int   // of those, blocked in waitid or wait4 (none: the sandbox waits in the poller)
-	rssKB      int64 // VmRSS
-	hwmKB      int64 // VmHWM: the peak RSS so far
-	children   []int // every descendant process of the daemon
-	childTasks int   // their threads, all told (what a pids limit on the daemon's unit counts)
-	cgroups    []string
-	locks      []string // uid lock files held by the daemon or a descendant
-	mounts     int      // lines of the daemon's mountinfo
-	ownMounts  []string // mount points under the test's dir
-	scratch    []string // compile scratch left in the cache or in the daemon's TMPDIR
-	memAvailKB int64    // host MemAvailable
-	stateBytes int64    // JetStream's file store
+	at          time.Time
+	goroutines  int   // go_goroutines from /metrics
+	fds         int   // entries of /proc/PID/fd
+	threads     int   // Threads of /proc/PID/status
+	busyThreads int   // of which in a system call that is no idle wait, or running (threadsInWait)
+	inWait      int   // of those, blocked in waitid or wait4 (none: the sandbox waits in the poller)
+	rssKB       int64 // VmRSS
+	hwmKB       int64 // VmHWM: the peak RSS so far
+	children    []int // every descendant process of the daemon
+	childTasks  int   // their threads, all told (what a pids limit on the daemon's unit counts)
+	cgroups     []string
+	locks       []string // uid lock files held by the daemon or a descendant
+	mounts      int      // lines of the daemon's mountinfo
+	ownMounts   []string // mount points under the test's dir
+	scratch     []string // compile scratch left in the cache or in the daemon's TMPDIR
+	memAvailKB  int64    // host MemAvailable
+	stateBytes  int64    // JetStream's file store
 }
 
 // probe takes a sample of d.
@@ -55,7 +56,7 @@ func probe(d *daemon) sample {
 	st, err := procStatus(pid)
 	note(err)
 	s.threads, s.rssKB, s.hwmKB = int(st["Threads"]), st["VmRSS"], st["VmHWM"]
-	s.inWait = threadsInWait(pid)
+	s.inWait, s.busyThreads = threadsInWait(pid)
 	s.children, err = descendants(pid)
 	note(err)
 	s.childTasks = threadsOf(s.children)
@@ -75,27 +76,41 @@ func probe(d *daemon) sample {
 }
 
 func (s sample) String() string {
-	return fmt.Sprintf("goroutines %d, fds %d, threads %d, RSS %.1f MiB (peak %.1f MiB), children %d (%d threads), cgroups %d, held uid locks %d, mounts %d, scratch %d, JetStream store %.1f MiB",
-		s.goroutines, s.fds, s.threads, mib(s.rssKB), mib(s.hwmKB), len(s.children), s.childTasks, len(s.cgroups), len(s.locks), s.mounts, len(s.scratch), float64(s.stateBytes)/(1<<20))
+	return fmt.Sprintf("goroutines %d, fds %d, threads %d (%d busy), RSS %.1f MiB (peak %.1f MiB), children %d (%d threads), cgroups %d, held uid locks %d, mounts %d, scratch %d, JetStream store %.1f MiB",
+		s.goroutines, s.fds, s.threads, s.busyThreads, mib(s.rssKB), mib(s.hwmKB), len(s.children), s.childTasks, len(s.cgroups), len(s.locks), s.mounts, len(s.scratch), float64(s.stateBytes)/(1<<20))
 }
 
 func mib(kb int64) float64 { return float64(kb) / 1024 }
 
-// threadsInWait counts the threads of pid blocked in waitid or wait4, from
-// /proc/PID/task/*/syscall (its first field is the number of the call a thread is in).
-func threadsInWait(pid int) int {
+// idleSyscalls are where an idle Go thread waits: a parked M (futex), the netpoller
+// (epoll), sysmon (nanosleep).
+var idleSyscalls = map[string]bool{
+	strconv.Itoa(unix.SYS_FUTEX): true, strconv.Itoa(unix.SYS_EPOLL_WAIT): true, strconv.Itoa(unix.SYS_EPOLL_PWAIT): true,
+	strconv.Itoa(unix.SYS_NANOSLEEP): true, strconv.Itoa(unix.SYS_CLOCK_NANOSLEEP): true,
+}
+
+// threadsInWait counts the threads of pid blocked in waitid or wait4, and those busy: in
+// a system call that is not an idle wait (or running), from /proc/PID/task/*/syscall (its
+// first field is the number of the call a thread is in, "running" when it is in none).
+func threadsInWait(pid int) (inWait, busy int) {
 	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	n := 0
 	for _, e := range tasks {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/syscall", pid, e.Name()))
 		if err != nil {
 			continue // the thread ended
 		}
-		if f := strings.Fields(string(b)); len(f) > 0 && (f[0] == strconv.Itoa(unix.SYS_WAITID) || f[0] == strconv.Itoa(unix.SYS_WAIT4)) {
-			n++
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			continue
+		}
+		if f[0] == strconv.Itoa(unix.SYS_WAITID) || f[0] == strconv.Itoa(unix.SYS_WAIT4) {
+			inWait++
+		}
+		if !idleSyscalls[f[0]] {
+			busy++
 		}
 	}
-	return n
+	return inWait, busy
 }
 
 // leftovers lists what no idle daemon may hold: processes, cgroups, locks, mounts under

@@ -47,7 +47,7 @@ func TestSoak(t *testing.T) {
 		passedAll, failedAll = passedAll+passed, failedAll+len(failures)
 		report(t, run, passed, failures)
 		d.proxy.closeAll()
-		s := settle(t, d, "after "+run, idleAs(samples[0], nil))
+		s := settle(t, d, "after "+run, idleAs(samples[0]))
 		samples = append(samples, s)
 		t.Logf("sample %d (%d tasks): %s", r, r*round, s)
 	}
