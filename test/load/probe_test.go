@@ -82,13 +82,6 @@ func (s sample) String() string {
 
 func mib(kb int64) float64 { return float64(kb) / 1024 }
 
-// idleSyscalls are where an idle Go thread waits: a parked M (futex), the netpoller
-// (epoll), sysmon (nanosleep).
-var idleSyscalls = map[string]bool{
-	strconv.Itoa(unix.SYS_FUTEX): true, strconv.Itoa(unix.SYS_EPOLL_WAIT): true, strconv.Itoa(unix.SYS_EPOLL_PWAIT): true,
-	strconv.Itoa(unix.SYS_NANOSLEEP): true, strconv.Itoa(unix.SYS_CLOCK_NANOSLEEP): true,
-}
-
 // threadsInWait counts the threads of pid blocked in waitid or wait4, and those busy: in
 // a system call that is not an idle wait (or running), from /proc/PID/task/*/syscall (its
 // first field is the number of the call a thread is in, "running" when it is in none).
