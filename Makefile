@@ -58,6 +58,10 @@ test: setup check test-unit fuzz test-cgroupv2
 test-unit: build
 	@bash scripts/setup.sh unit
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/test/load$$')
+	# The sandbox and security suites again, every task they can in a warm pool's child
+	# (privtest.WarmPool): each wall shown for a child started for its task and for one
+	# that waited for it.
+	AGENTBOX_TEST_WARM_POOL=2 $(GO) test -count=1 ./sandbox/ ./test/security/
 	# The load test alone: 120 agents at once would starve the timing-sensitive tests of
 	# other packages that go test runs beside it.
 	$(GO) test -count=1 ./test/load/

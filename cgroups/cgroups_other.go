@@ -34,6 +34,9 @@ func (g *Group) AddProc(int) error { return ErrUnsupported }
 // OpenDir returns ErrUnsupported.
 func (g *Group) OpenDir() (*os.File, error) { return nil, ErrUnsupported }
 
+// SetLimits returns ErrUnsupported.
+func (g *Group) SetLimits(Limits) error { return ErrUnsupported }
+
 // Stats returns ErrUnsupported.
 func (g *Group) Stats() (Stats, error) { return Stats{}, ErrUnsupported }
 

@@ -56,6 +56,19 @@ func (g *Group) AddProc(pid int) error {
 // closes it. On v1 it returns ErrNotUnified.
 func (g *Group) OpenDir() (*os.File, error) { return g.h.openDir(g.name) }
 
+// SetLimits replaces the group's limits, which may rise or fall: a warm
+// pool's child waits under the pool's limits and takes its task's before the
+// task is handed over. Fields left zero keep their current value.
+func (g *Group) SetLimits(l Limits) error {
+	if err := l.validate(); err != nil {
+		return fmt.Errorf("set limits of cgroup %s: %w", g.name, err)
+	}
+	if err := g.h.setLimits(g.name, l); err != nil {
+		return fmt.Errorf("set limits %+v on cgroup %s: %w", l, g.name, err)
+	}
+	return nil
+}
+
 // Stats reads CPU usage, peak memory and OOM kills. Read it before Delete:
 // the counters go with the group.
 func (g *Group) Stats() (Stats, error) {

@@ -13,7 +13,8 @@ type hierarchy interface {
 	parentDirs() []string
 	// groupDirs is the named group in every distinct hierarchy.
 	groupDirs(name string) []string
-	// setLimits writes l into a freshly created group.
+	// setLimits writes l into a group: a fresh one, or one whose limits change
+	// (a pooled child's, at its task's handoff).
 	setLimits(name string, l Limits) error
 	// stats reads the group's usage counters.
 	stats(name string) (Stats, error)

@@ -2,6 +2,7 @@ package cgroups
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -85,6 +86,45 @@ func TestCreateWritesLimits(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSetLimitsRisesAndFalls: a pooled child's group takes its task's limits, above or
+// below the pool's; on v1 memsw must never fall below limit_in_bytes on the way.
+func TestSetLimitsRisesAndFalls(t *testing.T) {
+	m := testManager(t)
+	g := create(t, m, "setlimits", Limits{MemoryBytes: 64 << 20, CPUs: 1, Pids: 32})
+	steps := []struct {
+		name   string
+		limits Limits
+		memory string
+	}{
+		{"rise", Limits{MemoryBytes: 256 << 20, CPUs: 0.5, Pids: 64}, "268435456"},
+		{"fall", Limits{MemoryBytes: 32 << 20, CPUs: 1.5, Pids: 16}, "33554432"},
+	}
+	for _, st := range steps {
+		if err := g.SetLimits(st.limits); err != nil {
+			t.Fatalf("%s: SetLimits(%+v): %v", st.name, st.limits, err)
+		}
+		want := map[string]string{"memory/memory.limit_in_bytes": st.memory, "memory/memory.memsw.limit_in_bytes": st.memory,
+			"pids/pids.max": strconv.FormatInt(st.limits.Pids, 10), "cpu/cpu.cfs_quota_us": strconv.FormatInt(int64(st.limits.CPUs*100000), 10)}
+		if m.Mode() == Unified {
+			want = map[string]string{"memory/memory.max": st.memory, "pids/pids.max": strconv.FormatInt(st.limits.Pids, 10),
+				"cpu/cpu.max": fmt.Sprintf("%d 100000", int64(st.limits.CPUs*100000))}
+		}
+		for key, v := range want {
+			c, file, _ := strings.Cut(key, "/")
+			path := controlFile(m, g, c, file)
+			if file == "memory.memsw.limit_in_bytes" && !exists(path) {
+				continue
+			}
+			if got := readTrim(t, path); got != v {
+				t.Errorf("%s: %s = %q, want %q", st.name, path, got, v)
+			}
+		}
+	}
+	if err := g.SetLimits(Limits{Pids: -1}); err == nil {
+		t.Error("SetLimits accepted pids -1")
 	}
 }
 

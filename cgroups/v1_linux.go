@@ -84,7 +84,8 @@ func (h *v1) setLimits(name string, l Limits) error {
 
 // setMemory sets the limit and turns swap off: memsw (memory+swap) equal to
 // the limit where swap accounting exists, else swappiness 0 as the best
-// v1 offers. limit_in_bytes goes first: memsw may never be below it.
+// v1 offers. memsw may never be below limit_in_bytes, so a limit that falls
+// writes limit_in_bytes first and one that rises writes memsw first.
 func (h *v1) setMemory(name string, limit int64) error {
 	if err := writeIfExists(h.file("memory", name, "memory.swappiness"), "0"); err != nil {
 		return err
@@ -93,10 +94,17 @@ func (h *v1) setMemory(name string, limit int64) error {
 		return nil
 	}
 	v := strconv.FormatInt(limit, 10)
-	if err := writeFile(h.file("memory", name, "memory.limit_in_bytes"), v); err != nil {
+	memLimit, memsw := h.file("memory", name, "memory.limit_in_bytes"), h.file("memory", name, "memory.memsw.limit_in_bytes")
+	if cur, err := readUint(memLimit); err == nil && uint64(limit) > cur {
+		if err := writeIfExists(memsw, v); err != nil {
+			return err
+		}
+		return writeFile(memLimit, v)
+	}
+	if err := writeFile(memLimit, v); err != nil {
 		return err
 	}
-	return writeIfExists(h.file("memory", name, "memory.memsw.limit_in_bytes"), v)
+	return writeIfExists(memsw, v)
 }
 
 // setCPU writes the CFS period, then the quota (the kernel checks the quota

@@ -51,6 +51,14 @@ type Config struct {
 	// daemon) keeps the sealed copy, so that an in-place upgrade of the file under it never
 	// hands its later tasks another build than the one it checked.
 	ExecInPlace bool
+	// WarmPool is how many children wait ready for a task, each already in its namespaces,
+	// its cgroup and stage one, so that a task skips their start (pool_linux.go). Each
+	// takes one task and is discarded with it. 0, the default, starts every task's child
+	// when the task comes. A task finding the pool empty starts one, never waits.
+	WarmPool int
+	// WarmPoolRefill is how many pooled children are started at once to refill it.
+	// Default 1 with a pool.
+	WarmPoolRefill int
 }
 
 // ChildName is the file name of the dedicated child binary (cmd/agentbox-init) that
@@ -93,7 +101,23 @@ func (c Config) withDefaults() Config {
 		c.UIDCount = 4096
 	}
 	c.Compile = c.Compile.withDefaults()
+	if c.WarmPool > 0 && c.WarmPoolRefill == 0 {
+		c.WarmPoolRefill = 1
+	}
 	return c
+}
+
+// validatePool refuses a warm pool that cannot work, naming the value.
+func (c Config) validatePool() error {
+	switch {
+	case c.WarmPool < 0 || c.WarmPoolRefill < 0:
+		return fmt.Errorf("%w: warm pool %d, refill %d: neither may be negative", ErrBadLimit, c.WarmPool, c.WarmPoolRefill)
+	case c.WarmPool >= c.UIDCount:
+		return fmt.Errorf("%w: warm pool %d holds a uid per child, and the uid range has %d: keep it smaller", ErrBadLimit, c.WarmPool, c.UIDCount)
+	case c.WarmPoolRefill > c.WarmPool && c.WarmPool > 0:
+		return fmt.Errorf("%w: warm pool refill %d is more than the pool's %d children", ErrBadLimit, c.WarmPoolRefill, c.WarmPool)
+	}
+	return nil
 }
 
 func (l CompileLimits) withDefaults() CompileLimits {

@@ -10,14 +10,20 @@ import "fmt"
 
 // The child's file descriptors.
 const (
-	fdSpec   = 3 // stage one: pipe from the supervisor (also the sync point); stage two: sealed memfd
+	// stage one: a unix socket from the supervisor, which is also the sync point (the task
+	// comes on it: see taskByte); stage two: a sealed memfd with the spec
+	fdSpec   = 3
 	fdResult = 4 // to the supervisor: stage one's posture line (wirePosture), then the result JSON
-	fdModule = 5 // sealed memfd with the module bytes
-	fdExe    = 6 // sealed memfd with this binary, for the second exec
-	// fdBinds onward: detached mount trees, in the order of wireSpec.bindPoints. Every
-	// descriptor after those is closed at once.
-	fdBinds = 7
+	fdModule = 5 // sealed memfd with the module bytes (held by a placeholder until the handoff)
+	fdExe    = 6 // the binary for the second exec: a sealed memfd, or the file (ExecInPlace)
+	// Every descriptor after fdExe is closed at the exec into stage two.
 )
+
+// taskByte is the one byte of the handoff message on fdSpec. Its SCM_RIGHTS carry the
+// module memfd, then one detached mount tree per wireSpec.bindPoints, in that order; the
+// spec bytes follow, then EOF. A child waits for it in stage one before anything of the
+// task exists, which is what lets the warm pool start children ahead of their tasks.
+const taskByte = 'T'
 
 // childArgs is the argv of a re-executed child: [childName, initArg, stage].
 func childArgs(stage string) []string { return []string{childName, initArg, stage} }
@@ -45,7 +51,7 @@ const (
 
 // bindPoint is one directory the supervisor hands the child as a detached mount tree.
 type bindPoint struct {
-	fd       int    // the child's descriptor for the tree
+	fd       int    // the child's descriptor for the tree, as it arrived (set by stage one)
 	host     string // the supervisor's path to it
 	mount    string // where the child attaches it beneath its new root
 	readOnly bool
@@ -53,15 +59,15 @@ type bindPoint struct {
 	idmap bool
 }
 
-// bindPoints lists every directory of s in descriptor order: its dirs, then the cache.
+// bindPoints lists every directory of s in the handoff's order: its dirs, then the cache.
 func (s wireSpec) bindPoints() []bindPoint {
 	points := make([]bindPoint, 0, s.bindCount())
 	for i, d := range s.Dirs {
-		points = append(points, bindPoint{fd: fdBinds + i, host: d.HostPath, mount: dirMount(i),
+		points = append(points, bindPoint{fd: -1, host: d.HostPath, mount: dirMount(i),
 			readOnly: d.ReadOnly, idmap: !d.ReadOnly})
 	}
 	if s.CacheMode != cacheNone {
-		points = append(points, bindPoint{fd: fdBinds + len(s.Dirs), host: s.CacheDir, mount: cacheMount,
+		points = append(points, bindPoint{fd: -1, host: s.CacheDir, mount: cacheMount,
 			readOnly: s.CacheMode == cacheRO})
 	}
 	return points

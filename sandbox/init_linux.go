@@ -67,14 +67,11 @@ func report(r wireResult) {
 }
 
 // stageOne runs as root of the new user namespace, with every capability in it: it waits
-// for the supervisor (which places it in its cgroup first), builds the empty root, sets
-// rlimits, drops every capability and execs stage two from the sealed binary.
+// for its task (the supervisor places it in its cgroup first, and a pooled child waits
+// there until a task comes), builds the empty root, sets rlimits, drops every capability
+// and execs stage two from the sealed binary.
 func stageOne() error {
-	raw, err := readCapped(os.NewFile(fdSpec, "spec"), maxSpecBytes)
-	if err != nil {
-		return fmt.Errorf("read spawn spec: %w", err)
-	}
-	spec, err := decodeSpec(raw)
+	raw, spec, trees, err := receiveTask()
 	if err != nil {
 		return err
 	}
@@ -88,7 +85,7 @@ func stageOne() error {
 			if spec.Unsafe.KeepInheritedFDs {
 				return nil
 			}
-			return closeInherited(fdBinds + spec.bindCount())
+			return closeInherited(fdExe + 1)
 		}},
 		{"oom_score_adj", func() error { return os.WriteFile("/proc/self/oom_score_adj", []byte("1000"), 0) }},
 		{"hostname", func() error { return unix.Sethostname([]byte("agentbox")) }},
@@ -96,7 +93,7 @@ func stageOne() error {
 			posture.TimeNamespace, err = newTimeNamespace()
 			return err
 		}},
-		{"mounts", func() error { return setupRoot(spec) }},
+		{"mounts", func() error { return setupRoot(spec, trees) }},
 		{"rlimits", func() error { return setRlimits(spec.Limits) }},
 		{"capabilities", func() error {
 			if spec.Unsafe.KeepCapabilities {
@@ -126,7 +123,96 @@ func stageOne() error {
 			return fmt.Errorf("stage one, %s: %w", s.name, err)
 		}
 	}
-	return execSelf()
+	return execSelf(spec.Limits)
+}
+
+// maxHandoffFDs bounds the descriptors of one handoff: the module and one tree per --dir,
+// plus the cache.
+const maxHandoffFDs = 1 + MaxDirs + 1
+
+// receiveTask waits on fdSpec for the handoff (taskByte): the module and the directory
+// trees, then the spec. The module goes to fdModule, over its placeholder; the trees keep
+// the numbers they arrived on, which only stage one uses (setupRoot closes them).
+func receiveTask() (raw []byte, spec wireSpec, trees []int, err error) {
+	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4*maxHandoffFDs))
+	var n, oobn, flags int
+	for {
+		n, oobn, flags, _, err = unix.Recvmsg(fdSpec, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, spec, nil, fmt.Errorf("receive the task: %w", err)
+	}
+	fds, perr := unixRights(oob[:oobn])
+	defer func() {
+		if err != nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+		}
+	}()
+	switch {
+	case perr != nil:
+		return nil, spec, fds, fmt.Errorf("receive the task: %w", perr)
+	case n == 0:
+		return nil, spec, fds, errors.New("receive the task: the supervisor closed the spec socket first")
+	case buf[0] != taskByte:
+		return nil, spec, fds, fmt.Errorf("receive the task: byte %q, want %q", buf[0], taskByte)
+	case flags&unix.MSG_CTRUNC != 0:
+		return nil, spec, fds, fmt.Errorf("receive the task: more than %d descriptors", maxHandoffFDs)
+	}
+	if raw, err = readCapped(fdReader(fdSpec), maxSpecBytes); err != nil {
+		return nil, spec, fds, fmt.Errorf("read spawn spec: %w", err)
+	}
+	if spec, err = decodeSpec(raw); err != nil {
+		return nil, spec, fds, err
+	}
+	if len(fds) != 1+spec.bindCount() {
+		return nil, spec, fds, fmt.Errorf("receive the task: %d descriptors for a spec with %d trees, want the module and each tree", len(fds), spec.bindCount())
+	}
+	if err = unix.Dup3(fds[0], fdModule, 0); err != nil {
+		return nil, spec, fds, fmt.Errorf("module to fd %d: %w", fdModule, err)
+	}
+	unix.Close(fds[0])
+	return raw, spec, fds[1:], nil
+}
+
+// unixRights lists the descriptors of every SCM_RIGHTS message in oob.
+func unixRights(oob []byte) ([]int, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for i := range msgs {
+		r, err := unix.ParseUnixRights(&msgs[i])
+		if err != nil {
+			return fds, err
+		}
+		fds = append(fds, r...)
+	}
+	return fds, nil
+}
+
+// fdReader reads a descriptor with no os.File around it: fdSpec is replaced (respec)
+// while stage one runs, and an os.File's finalizer would close the new one.
+type fdReader int
+
+func (f fdReader) Read(p []byte) (int, error) {
+	for {
+		n, err := unix.Read(int(f), p)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return 0, err
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
 }
 
 // writeAll writes b to the descriptor fd, which stays open (report closes it).
@@ -174,8 +260,11 @@ func closeInherited(first int) error {
 
 // setupRoot gives the child an empty, read-only tmpfs as its root, with only the preopened
 // directories and the compile cache bound into it. There is no /proc, /sys or /dev.
-func setupRoot(s wireSpec) error {
+func setupRoot(s wireSpec, trees []int) error {
 	binds := s.bindPoints()
+	for i := range binds {
+		binds[i].fd = trees[i]
+	}
 	defer func() {
 		for _, b := range binds {
 			unix.Close(b.fd)
@@ -316,13 +405,14 @@ func respec(raw []byte) error {
 }
 
 // execSelf replaces this process with stage two, from the sealed binary (there is no /proc
-// any more, so execveat on the descriptor, AT_EMPTY_PATH).
-func execSelf() error {
+// any more, so execveat on the descriptor, AT_EMPTY_PATH), in an environment sized to the
+// task's limits: stage one's own may be a pooled child's, sized to the pool's.
+func execSelf(l Limits) error {
 	argv, err := syscall.SlicePtrFromStrings(childArgs(stageGuest))
 	if err != nil {
 		return err
 	}
-	envv, err := syscall.SlicePtrFromStrings(os.Environ())
+	envv, err := syscall.SlicePtrFromStrings(childEnv(l))
 	if err != nil {
 		return err
 	}

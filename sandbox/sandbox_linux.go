@@ -25,6 +25,7 @@ type Sandbox struct {
 	cgroups *cgroups.Manager
 	slots   *slots
 	cache   *cache // nil when disabled or unusable
+	pool    *pool  // nil without a warm pool
 	// cacheWarning says why the configured cache is not used; every Result carries it.
 	cacheWarning string
 	swept        int // stale task cgroups New removed
@@ -43,6 +44,9 @@ func New(cfg Config) (*Sandbox, error) {
 		return nil, err
 	}
 	if err := cfg.Compile.validate(runtime.NumCPU()); err != nil {
+		return nil, err
+	}
+	if err := cfg.validatePool(); err != nil {
 		return nil, err
 	}
 	if cfg.ChildBinary == "" {
@@ -79,6 +83,7 @@ func New(cfg Config) (*Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.pool = newPool(s, cfg.WarmPool, cfg.WarmPoolRefill)
 	return s, nil
 }
 
@@ -101,9 +106,10 @@ func checkStaticFile(path string) error {
 }
 
 // Close releases the sandbox's own resources and undoes what it did to the cgroup tree as
-// far as nothing else needs it (cgroups.Manager.Close). Tasks still running are not
-// affected.
+// far as nothing else needs it (cgroups.Manager.Close). The warm pool's children are
+// discarded; tasks still running are not affected.
 func (s *Sandbox) Close() error {
+	s.pool.close()
 	err := s.exe.Close()
 	if cerr := s.cgroups.Close(); err == nil {
 		err = cerr

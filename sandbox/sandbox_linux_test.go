@@ -24,7 +24,7 @@ import (
 func newTestSandbox(t *testing.T, cacheDir string) *Sandbox {
 	t.Helper()
 	privtest.RequireRoot(t)
-	sb, err := New(Config{CacheDir: cacheDir})
+	sb, err := New(Config{CacheDir: cacheDir, WarmPool: privtest.WarmPool(t)})
 	if err != nil {
 		t.Fatalf("sandbox.New: %v", err)
 	}
@@ -108,8 +108,8 @@ func TestTimeoutKillsTheTask(t *testing.T) {
 	if alive(pid) {
 		t.Fatalf("after the timeout verdict the task's child %d still runs", pid)
 	}
-	if groups, err := sb.cgroups.Owned(); err != nil || len(groups) != 0 {
-		t.Fatalf("after the timeout verdict our cgroups are %v (err %v); want none", groups, err)
+	if groups := taskGroups(t, sb); len(groups) != 0 {
+		t.Fatalf("after the timeout verdict our cgroups are %v besides the warm pool's; want none", groups)
 	}
 }
 
@@ -209,9 +209,8 @@ func TestConcurrentTasksAndCleanup(t *testing.T) {
 			t.Errorf("task %d: %s %q stdout %q", i, r.Outcome, r.Message, r.Stdout)
 		}
 	}
-	groups, err := sb.cgroups.Owned()
-	if err != nil || len(groups) != 0 {
-		t.Fatalf("after all tasks ended, our cgroups are %v (err %v); want none left", groups, err)
+	if groups := taskGroups(t, sb); len(groups) != 0 {
+		t.Fatalf("after all tasks ended, our cgroups are %v besides the warm pool's; want none left", groups)
 	}
 }
 

@@ -42,6 +42,9 @@ func TimeNamespaces() bool { return false }
 // Run fails.
 func (*Sandbox) Run(context.Context, Spec) (Result, error) { return Result{}, errNotLinux }
 
+// PoolStats reports no pool.
+func (*Sandbox) PoolStats() PoolStats { return PoolStats{} }
+
 // Swept is 0: nothing was swept.
 func (*Sandbox) Swept() int { return 0 }
 

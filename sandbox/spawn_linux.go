@@ -35,46 +35,98 @@ type task struct {
 	warnings  []string
 }
 
-// child is one spawned process and the supervisor's ends of its pipes.
+// child is one spawned process, waiting in stage one for its task or running it, and the
+// supervisor's ends of its pipes. It holds its host uid and its cgroup until release.
 type child struct {
-	cmd             *exec.Cmd
-	group           *cgroups.Group
-	spec            *os.File // write end: the spawn spec, written once the child is in its cgroup
-	result          *os.File // read end
-	stdin           *os.File // write end
-	stdout, stderr  *os.File
-	closeAfterStart []*os.File
+	cmd            *exec.Cmd
+	slot           *slot
+	group          *cgroups.Group
+	spec           *os.File // our end of the spec socket: the task is handed over on it
+	result         *os.File // read end
+	stdin          *os.File // write end
+	stdout, stderr *os.File
+	pooled         bool          // started ahead of its task by the warm pool
+	cpuBase        time.Duration // the cgroup's CPU use at handoff: a pooled child's start is not its task's
+	supervised     bool          // supervise reaps it
 }
 
-// spawn runs one child under lim to its verdict and cleans up after it, whatever happens.
-// A compile child's output is kept from the caller's streams, and the test hooks skip it.
+// spawn runs one child under lim to its verdict and cleans up after it, whatever happens:
+// a child from the warm pool where the task can use one, else one started now.
 func (t *task) spawn(ctx context.Context, w wireSpec, lim Limits, compile bool) Result {
 	specBytes, err := encodeSpec(w)
 	if err != nil {
 		return t.result(outcome.SandboxError, err.Error())
 	}
-	sl, err := t.sb.slots.acquire()
-	if err != nil {
-		return t.result(outcome.SandboxError, err.Error())
-	}
-	defer sl.release()
-	if t.onSlot != nil {
-		if err := t.onSlot(sl.uid); err != nil {
+	c := t.sb.pool.take(w.Unsafe)
+	if c == nil {
+		if c, err = t.sb.startChild(lim, w.Unsafe); err != nil {
 			return t.result(outcome.SandboxError, err.Error())
 		}
 	}
-	grp, err := t.sb.cgroups.Create(fmt.Sprintf("task-%d", sl.uid), cgroupLimits(lim, w.Unsafe))
-	if err != nil {
-		return t.result(outcome.SandboxError, fmt.Sprintf("create cgroup: %v", err))
+	err = t.handoff(c, w, lim, specBytes)
+	if err != nil && c.pooled {
+		// A pooled child that died while it waited (the host's OOM killer, a stray kill)
+		// cannot take the task; a child started now can.
+		c.release()
+		if c, err = t.sb.startChild(lim, w.Unsafe); err == nil {
+			err = t.handoff(c, w, lim, specBytes)
+		}
 	}
-	defer grp.Delete()
-	c, err := t.start(grp, sl.uid, w, lim)
 	if err != nil {
+		if c != nil {
+			c.release()
+		}
 		return t.result(outcome.SandboxError, err.Error())
 	}
-	res := t.supervise(ctx, c, specBytes, lim, compile)
+	defer c.release()
+	res := t.supervise(ctx, c, lim, compile)
 	res.Limits = t.limits
 	return res
+}
+
+// handoff gives a waiting child its task: the limits into its cgroup first (a pooled
+// child waits under the pool's), then, on the spec socket, one byte carrying the module
+// and the detached directory trees (SCM_RIGHTS), then the spec, then EOF. Stage one reads
+// nothing else before it builds the sandbox, so no task code runs under the pool's limits.
+func (t *task) handoff(c *child, w wireSpec, lim Limits, specBytes []byte) error {
+	if t.onSlot != nil {
+		if err := t.onSlot(c.slot.uid); err != nil {
+			return err
+		}
+	}
+	if c.pooled {
+		if err := c.group.SetLimits(cgroupLimits(lim, w.Unsafe)); err != nil {
+			return fmt.Errorf("limits for pooled child %d: %w", c.cmd.Process.Pid, err)
+		}
+		st, err := c.group.Stats()
+		if err != nil {
+			return fmt.Errorf("pooled child %d: %w", c.cmd.Process.Pid, err)
+		}
+		c.cpuBase = st.CPUUsage
+	}
+	files, err := t.openBinds(w, c.slot.uid)
+	defer func() {
+		for _, f := range files {
+			f.Close() // the kernel holds them in the message until the child takes them
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	module, err := sealedMemfd("agentbox-module", bytes.NewReader(t.spec.Module))
+	if err != nil {
+		return err
+	}
+	files = append([]*os.File{module}, files...)
+	fds := make([]int, len(files))
+	for i, f := range files {
+		fds[i] = int(f.Fd())
+	}
+	if err := unix.Sendmsg(int(c.spec.Fd()), []byte{taskByte}, unix.UnixRights(fds...), nil, unix.MSG_NOSIGNAL); err != nil {
+		return fmt.Errorf("hand the task to child %d: %w", c.cmd.Process.Pid, err)
+	}
+	go writeAndClose(c.spec, bytes.NewReader(specBytes))
+	return nil
 }
 
 func cgroupLimits(lim Limits, unsafe testhook.Unsafe) cgroups.Limits {
@@ -88,31 +140,47 @@ func cgroupLimits(lim Limits, unsafe testhook.Unsafe) cgroups.Limits {
 	return l
 }
 
-// start builds the child's descriptors and starts it in its namespaces (and, on cgroup
-// v2, directly in its cgroup).
-func (t *task) start(grp *cgroups.Group, uid uint32, w wireSpec, lim Limits) (*child, error) {
-	c := &child{group: grp}
-	binds, err := t.openBinds(w, uid)
-	c.closeAfterStart = append(c.closeAfterStart, binds...)
-	if err != nil {
-		c.closeAll()
+// startChild starts a child that waits in stage one for its task: in its namespaces and
+// its cgroup (under lim), holding a host uid of its own. spawn hands it a task at once;
+// the warm pool keeps it until a task comes.
+func (sb *Sandbox) startChild(lim Limits, unsafe testhook.Unsafe) (c *child, err error) {
+	c = &child{}
+	if c.slot, err = sb.slots.acquire(); err != nil {
 		return nil, err
 	}
-	module, err := sealedMemfd("agentbox-module", bytes.NewReader(t.spec.Module))
+	var closeAfterStart []*os.File
+	defer func() {
+		for _, f := range closeAfterStart {
+			f.Close()
+		}
+		if err != nil {
+			c.release()
+		}
+	}()
+	if c.group, err = sb.cgroups.Create(fmt.Sprintf("task-%d", c.slot.uid), cgroupLimits(lim, unsafe)); err != nil {
+		return nil, fmt.Errorf("create cgroup: %w", err)
+	}
+	spec, err := socketPair()
 	if err != nil {
-		c.closeAll()
 		return nil, err
 	}
-	c.closeAfterStart = append(c.closeAfterStart, module)
+	c.spec = spec[0]
+	closeAfterStart = append(closeAfterStart, spec[1])
+	// fdModule's place is held until the handoff puts the module there: the Go runtime of
+	// stage one must not take that number for a descriptor of its own first.
+	placeholder, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	closeAfterStart = append(closeAfterStart, placeholder)
 	pipes := []struct {
 		parent   **os.File
 		childEnd bool // true: the child reads this pipe
-	}{{&c.stdin, true}, {&c.stdout, false}, {&c.stderr, false}, {&c.spec, true}, {&c.result, false}}
+	}{{&c.stdin, true}, {&c.stdout, false}, {&c.stderr, false}, {&c.result, false}}
 	ends := make([]*os.File, len(pipes))
 	for i, p := range pipes {
 		r, w, err := os.Pipe()
 		if err != nil {
-			c.closeAll()
 			return nil, fmt.Errorf("pipe: %w", err)
 		}
 		if p.childEnd {
@@ -120,53 +188,61 @@ func (t *task) start(grp *cgroups.Group, uid uint32, w wireSpec, lim Limits) (*c
 		} else {
 			*p.parent, ends[i] = r, w
 		}
-		c.closeAfterStart = append(c.closeAfterStart, ends[i])
+		closeAfterStart = append(closeAfterStart, ends[i])
 	}
 	c.cmd = &exec.Cmd{
 		Path:  "/proc/self/fd/" + strconv.Itoa(fdExe),
 		Args:  childArgs(stageSetup),
 		Env:   childEnv(lim),
 		Stdin: ends[0], Stdout: ends[1], Stderr: ends[2],
-		ExtraFiles:  childFiles(ends[3], ends[4], module, t.sb.exe, binds),
-		SysProcAttr: sysProcAttr(uid, w.Unsafe),
+		ExtraFiles:  childFiles(spec[1], ends[3], placeholder, sb.exe),
+		SysProcAttr: sysProcAttr(c.slot.uid, unsafe),
 	}
-	if err := t.intoCgroup(c); err != nil {
-		c.closeAll()
-		return nil, err
+	if sb.cgroups.Mode() == cgroups.Unified {
+		// CLONE_INTO_CGROUP: the child is born inside its limits. On v1 it waits on the
+		// spec socket until AddProc below has placed it.
+		dir, err := c.group.OpenDir()
+		if err != nil {
+			return nil, fmt.Errorf("open cgroup dir: %w", err)
+		}
+		closeAfterStart = append(closeAfterStart, dir)
+		c.cmd.SysProcAttr.UseCgroupFD, c.cmd.SysProcAttr.CgroupFD = true, int(dir.Fd())
 	}
-	err = c.cmd.Start()
-	for _, f := range c.closeAfterStart {
-		f.Close()
-	}
-	if err != nil {
-		c.closeAll()
+	if err := c.cmd.Start(); err != nil {
+		c.cmd = nil
 		return nil, fmt.Errorf("start sandbox child: %w", err)
 	}
 	if c.cmd.SysProcAttr.UseCgroupFD {
 		return c, nil
 	}
-	if err := grp.AddProc(c.cmd.Process.Pid); err != nil {
-		c.cmd.Process.Kill()
-		c.cmd.Wait()
-		c.closeAll()
+	if err := c.group.AddProc(c.cmd.Process.Pid); err != nil {
 		return nil, fmt.Errorf("place child %d in its cgroup: %w", c.cmd.Process.Pid, err)
 	}
 	return c, nil
 }
 
-// intoCgroup asks for CLONE_INTO_CGROUP on cgroup v2: the child is born inside its limits.
-// On v1 the child blocks on the spec pipe until AddProc has placed it.
-func (t *task) intoCgroup(c *child) error {
-	if t.sb.cgroups.Mode() != cgroups.Unified {
-		return nil
-	}
-	dir, err := c.group.OpenDir()
+// socketPair is the spec channel: a unix stream socket, since a pipe cannot carry
+// descriptors. [0] is ours, [1] the child's fdSpec.
+func socketPair() ([2]*os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("open cgroup dir: %w", err)
+		return [2]*os.File{}, fmt.Errorf("spec socketpair: %w", err)
 	}
-	c.closeAfterStart = append(c.closeAfterStart, dir)
-	c.cmd.SysProcAttr.UseCgroupFD, c.cmd.SysProcAttr.CgroupFD = true, int(dir.Fd())
-	return nil
+	return [2]*os.File{os.NewFile(uintptr(fds[0]), "spec"), os.NewFile(uintptr(fds[1]), "spec-child")}, nil
+}
+
+// release ends the child if no supervise reaped it, then frees its cgroup and its uid, in
+// that order: a uid is free only once no process of it is left.
+func (c *child) release() {
+	if c.cmd != nil && !c.supervised {
+		c.cmd.Process.Kill()
+		c.cmd.Wait()
+	}
+	c.closeAll()
+	if c.group != nil {
+		c.group.Delete()
+	}
+	c.slot.release()
 }
 
 // sysProcAttr: new user, pid, mount, net, ipc, uts and cgroup namespaces; root inside is
@@ -229,11 +305,11 @@ func (t *task) openBinds(w wireSpec, uid uint32) ([]*os.File, error) {
 	return files, nil
 }
 
-// childFiles places the child's descriptors from fdSpec on at their contract numbers.
-func childFiles(spec, result, module, exe *os.File, binds []*os.File) []*os.File {
-	files := make([]*os.File, fdBinds-fdSpec, fdBinds-fdSpec+len(binds))
+// childFiles places the child's descriptors from fdSpec to fdExe at their contract numbers.
+func childFiles(spec, result, module, exe *os.File) []*os.File {
+	files := make([]*os.File, fdExe-fdSpec+1)
 	files[fdSpec-fdSpec], files[fdResult-fdSpec], files[fdModule-fdSpec], files[fdExe-fdSpec] = spec, result, module, exe
-	return append(files, binds...)
+	return files
 }
 
 func detachedTree(path string, readOnly bool) (*os.File, error) {
@@ -253,9 +329,6 @@ func detachedTree(path string, readOnly bool) (*os.File, error) {
 }
 
 func (c *child) closeAll() {
-	for _, f := range c.closeAfterStart {
-		f.Close()
-	}
 	for _, f := range []*os.File{c.spec, c.result, c.stdin, c.stdout, c.stderr} {
 		if f != nil {
 			f.Close()
@@ -265,12 +338,11 @@ func (c *child) closeAll() {
 
 // supervise feeds the child, drains its output, enforces the limits from outside, and
 // decides the verdict once every process of the task is gone.
-func (t *task) supervise(ctx context.Context, c *child, specBytes []byte, lim Limits, compile bool) Result {
-	defer c.closeAll()
+func (t *task) supervise(ctx context.Context, c *child, lim Limits, compile bool) Result {
+	c.supervised = true
 	if t.hooks.OnStart != nil && !compile {
 		t.hooks.OnStart(c.cmd.Process.Pid)
 	}
-	go writeAndClose(c.spec, bytes.NewReader(specBytes))
 	go t.feedStdin(c.stdin, compile)
 	stdout, stderr := t.spec.Stdout, t.spec.Stderr
 	if compile {
@@ -324,7 +396,7 @@ func (t *task) supervise(ctx context.Context, c *child, specBytes []byte, lim Li
 	res.Stdout, res.Stderr = out.bytes(), errs.bytes()
 	res.StdoutTruncated = res.StdoutTruncated || out.truncated()
 	res.StderrTruncated = res.StderrTruncated || errs.truncated()
-	res.Usage = Usage{WallMS: time.Since(t.began).Milliseconds(), CPUMS: stats.CPUUsage.Milliseconds(), PeakMemoryBytes: stats.PeakMemoryBytes}
+	res.Usage = Usage{WallMS: time.Since(t.began).Milliseconds(), CPUMS: (stats.CPUUsage - c.cpuBase).Milliseconds(), PeakMemoryBytes: stats.PeakMemoryBytes}
 	if statsErr != nil && res.Outcome == outcome.OK {
 		res.Message += fmt.Sprintf(" (usage unavailable: %v)", statsErr)
 	}
@@ -358,8 +430,8 @@ func (t *task) watch(ctx context.Context, c *child, lim Limits, waitCh <-chan er
 		case stream := <-overflow:
 			return kill(outcome.OutputLimit, fmt.Sprintf("%s passed the output limit of %s; the task was killed", stream, units.FormatSize(lim.OutputBytes)))
 		case <-tick:
-			if st, err := c.group.Stats(); err == nil && st.CPUUsage >= lim.CPUTime {
-				return kill(outcome.CPULimit, fmt.Sprintf("CPU-time limit of %s reached (used %s); the task was killed", lim.CPUTime, st.CPUUsage.Round(time.Millisecond)))
+			if st, err := c.group.Stats(); err == nil && st.CPUUsage-c.cpuBase >= lim.CPUTime {
+				return kill(outcome.CPULimit, fmt.Sprintf("CPU-time limit of %s reached (used %s); the task was killed", lim.CPUTime, (st.CPUUsage-c.cpuBase).Round(time.Millisecond)))
 			}
 		}
 	}

@@ -83,3 +83,10 @@ func (l Limits) Verdict() verdict.Limits {
 	}
 	return v
 }
+
+// PoolStats says how the warm pool stands (Config.WarmPool).
+type PoolStats struct {
+	Size   int   // children the pool keeps
+	Ready  int   // children waiting for a task now
+	Failed int64 // pooled children that could not be started, since New
+}

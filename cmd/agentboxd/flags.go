@@ -51,6 +51,10 @@ type live struct {
 	MaxQueued          int    `json:"max_queued"`
 }
 
+// defaultWarmPool is the daemon's warm pool by default: enough for a burst on a small
+// host, at about 1.5 MiB of host memory per waiting child (bench/REPORT.md).
+const defaultWarmPool = 4
+
 func parseFlags(args []string) (*config, error) {
 	fs := pflag.NewFlagSet("agentboxd", pflag.ContinueOnError)
 	c := &config{}
@@ -86,6 +90,8 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&maxModule, "max-module-size", units.FormatSize(sandbox.DefaultMaxModuleBytes), "largest module accepted")
 	fs.BoolVar(&c.sandbox.AllowSpeculation, "allow-speculation", false, "leave speculative store bypass and indirect branch speculation to the kernel's default (tasks force-disable both by default)")
 	fs.StringVar(&c.sandbox.ChildBinary, "child-binary", "", "static agentbox-init of the same build to spawn tasks from (default: the one beside agentboxd, else agentboxd itself)")
+	fs.IntVar(&c.sandbox.WarmPool, "warm-pool", defaultWarmPool, "sandbox children kept ready for tasks, each in its namespaces and cgroup (0: start each when its task comes)")
+	fs.IntVar(&c.sandbox.WarmPoolRefill, "warm-pool-refill", 1, "warm pool children started at once to refill it")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log JSON lines instead of text")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {

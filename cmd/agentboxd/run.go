@@ -82,7 +82,7 @@ func (d *daemonParts) start() error {
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	src := &source{}
+	src := &source{sb: d.sb}
 	commit, wazero := buildFacts()
 	m := metrics.New(reg, src, metrics.BuildInfo{Version: version, Commit: commit, GoVersion: runtime.Version(), WazeroVersion: wazero, Runtime: true})
 	m.LeakedCgroups(d.sb.Swept())
@@ -267,6 +267,7 @@ func (d *daemonParts) watchdog() (stop func()) {
 type source struct {
 	svc *supervisor.Service
 	js  *natsd.Server
+	sb  *sandbox.Sandbox
 }
 
 func (s *source) QueueDepth() map[string]int {
@@ -295,6 +296,14 @@ func (s *source) Memory() (uint64, uint64) {
 		return 0, 0
 	}
 	return s.svc.Memory()
+}
+
+func (s *source) WarmPool() (size, ready int, failed int64) {
+	if s.sb == nil {
+		return 0, 0, 0
+	}
+	p := s.sb.PoolStats()
+	return p.Size, p.Ready, p.Failed
 }
 
 func (s *source) JetStream() metrics.JetStreamStats {

@@ -25,6 +25,9 @@ type fakeSource struct {
 	inUse, total  int
 	memIn, budget uint64
 	js            JetStreamStats
+	poolSize      int
+	poolReady     int
+	poolFailed    int64
 }
 
 func (f *fakeSource) QueueDepth() map[string]int     { return f.depth }
@@ -32,6 +35,7 @@ func (f *fakeSource) Running() int                   { return f.running }
 func (f *fakeSource) Slots() (int, int)              { return f.inUse, f.total }
 func (f *fakeSource) Memory() (uint64, uint64)       { return f.memIn, f.budget }
 func (f *fakeSource) JetStream() JetStreamStats      { return f.js }
+func (f *fakeSource) WarmPool() (int, int, int64)    { return f.poolSize, f.poolReady, f.poolFailed }
 func (f *fakeSource) withJetStreamDown() *fakeSource { f.js = JetStreamStats{}; return f }
 
 // busySource answers as a host with n tenants and a healthy JetStream.
@@ -41,7 +45,7 @@ func busySource(tenants int) *fakeSource {
 		depth[fmt.Sprintf("tenant-%02d", i)] = i * 3
 	}
 	return &fakeSource{
-		depth: depth, running: 3, inUse: 3, total: 8, memIn: 768 << 20, budget: 4 << 30,
+		depth: depth, running: 3, inUse: 3, total: 8, memIn: 768 << 20, budget: 4 << 30, poolSize: 4, poolReady: 2, poolFailed: 1,
 		js: JetStreamStats{OK: true, Streams: 2, Consumers: 5, Messages: 42, Bytes: 4096,
 			StorageBytes: 8192, MemoryBytes: 512, APIErrors: 1},
 	}
@@ -306,13 +310,23 @@ agentbox_slots 8
 # HELP agentbox_slots_in_use Concurrency slots taken by running tasks.
 # TYPE agentbox_slots_in_use gauge
 agentbox_slots_in_use 3
+# HELP agentbox_warm_pool_ready Warm pool children waiting for a task now.
+# TYPE agentbox_warm_pool_ready gauge
+agentbox_warm_pool_ready 2
+# HELP agentbox_warm_pool_size Sandbox children the warm pool keeps ready for tasks.
+# TYPE agentbox_warm_pool_size gauge
+agentbox_warm_pool_size 4
+# HELP agentbox_warm_pool_start_failures_total Warm pool children that could not be started.
+# TYPE agentbox_warm_pool_start_failures_total counter
+agentbox_warm_pool_start_failures_total 1
 `
 	names := []string{
 		"agentbox_jetstream_api_errors_total", "agentbox_jetstream_bytes", "agentbox_jetstream_consumers",
 		"agentbox_jetstream_memory_bytes", "agentbox_jetstream_messages", "agentbox_jetstream_storage_bytes",
 		"agentbox_jetstream_streams", "agentbox_jetstream_up", "agentbox_memory_budget_bytes",
 		"agentbox_memory_budget_in_use_bytes", "agentbox_queue_depth", "agentbox_running_tasks",
-		"agentbox_slots", "agentbox_slots_in_use",
+		"agentbox_slots", "agentbox_slots_in_use", "agentbox_warm_pool_ready", "agentbox_warm_pool_size",
+		"agentbox_warm_pool_start_failures_total",
 	}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
 		t.Error(err)

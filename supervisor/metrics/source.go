@@ -19,6 +19,9 @@ type Source interface {
 	Memory() (inUseBytes, budgetBytes uint64)
 	// JetStream is the state of the JetStream the daemon uses.
 	JetStream() JetStreamStats
+	// WarmPool is the sandbox's warm pool: children it keeps, those ready now, and the
+	// starts that failed.
+	WarmPool() (size, ready int, failed int64)
 }
 
 // JetStreamStats is JetStream's state as its monitor reports it. Its fields are those of
@@ -42,6 +45,8 @@ type sourceCollector struct {
 
 	queueDepth, running, slotsInUse, slots, memInUse, memBudget *prometheus.Desc
 
+	poolSize, poolReady, poolFailed *prometheus.Desc
+
 	jsUp, jsStreams, jsConsumers, jsMessages, jsBytes, jsStorage, jsMemory, jsAPIErrors *prometheus.Desc
 }
 
@@ -63,6 +68,9 @@ func newSourceCollector(src Source) *sourceCollector {
 		jsStorage:   desc("jetstream_storage_bytes", "File storage JetStream uses."),
 		jsMemory:    desc("jetstream_memory_bytes", "Memory storage JetStream uses."),
 		jsAPIErrors: desc("jetstream_api_errors_total", "JetStream API calls that failed."),
+		poolSize:    desc("warm_pool_size", "Sandbox children the warm pool keeps ready for tasks."),
+		poolReady:   desc("warm_pool_ready", "Warm pool children waiting for a task now."),
+		poolFailed:  desc("warm_pool_start_failures_total", "Warm pool children that could not be started."),
 	}
 }
 
@@ -76,6 +84,7 @@ func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.queueDepth, c.running, c.slotsInUse, c.slots, c.memInUse, c.memBudget,
 		c.jsUp, c.jsStreams, c.jsConsumers, c.jsMessages, c.jsBytes, c.jsStorage, c.jsMemory, c.jsAPIErrors,
+		c.poolSize, c.poolReady, c.poolFailed,
 	} {
 		ch <- d
 	}
@@ -99,6 +108,10 @@ func (c *sourceCollector) collectScheduler(ch chan<- prometheus.Metric) {
 	memInUse, budget := c.src.Memory()
 	ch <- gauge(c.memInUse, float64(memInUse))
 	ch <- gauge(c.memBudget, float64(budget))
+	size, ready, failed := c.src.WarmPool()
+	ch <- gauge(c.poolSize, float64(size))
+	ch <- gauge(c.poolReady, float64(ready))
+	ch <- prometheus.MustNewConstMetric(c.poolFailed, prometheus.CounterValue, float64(failed))
 }
 
 // collectJetStream sends JetStream's health, and its figures only when it answered.

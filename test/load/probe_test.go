@@ -29,6 +29,10 @@ type sample struct {
 	rssKB       int64 // VmRSS
 	hwmKB       int64 // VmHWM: the peak RSS so far
 	children    []int // every descendant process of the daemon
+	waiting     int   // of which sandbox children in stage one (the warm pool's wait for a task there)
+	guests      int   // of which sandbox children in stage two (running a guest)
+	poolSize    int   // agentbox_warm_pool_size
+	poolReady   int   // agentbox_warm_pool_ready
 	childTasks  int   // their threads, all told (what a pids limit on the daemon's unit counts)
 	cgroups     []string
 	locks       []string // uid lock files held by the daemon or a descendant
@@ -43,7 +47,8 @@ type sample struct {
 func probe(d *daemon) sample {
 	d.t.Helper()
 	pid := d.pid()
-	s := sample{at: time.Now(), goroutines: int(d.metric("go_goroutines"))}
+	s := sample{at: time.Now(), goroutines: int(d.metric("go_goroutines")),
+		poolSize: int(d.metric("agentbox_warm_pool_size")), poolReady: int(d.metric("agentbox_warm_pool_ready"))}
 	var errs []error
 	note := func(err error) {
 		if err != nil {
@@ -60,6 +65,14 @@ func probe(d *daemon) sample {
 	s.children, err = descendants(pid)
 	note(err)
 	s.childTasks = threadsOf(s.children)
+	for _, p := range s.children {
+		switch sandboxStage(p) {
+		case "1":
+			s.waiting++
+		case "2":
+			s.guests++
+		}
+	}
 	s.cgroups, err = taskCgroups(pid)
 	note(err)
 	s.locks, err = heldLocks(append([]int{pid}, s.children...))
@@ -76,8 +89,9 @@ func probe(d *daemon) sample {
 }
 
 func (s sample) String() string {
-	return fmt.Sprintf("goroutines %d, fds %d, threads %d (%d busy), RSS %.1f MiB (peak %.1f MiB), children %d (%d threads), cgroups %d, held uid locks %d, mounts %d, scratch %d, JetStream store %.1f MiB",
-		s.goroutines, s.fds, s.threads, s.busyThreads, mib(s.rssKB), mib(s.hwmKB), len(s.children), s.childTasks, len(s.cgroups), len(s.locks), s.mounts, len(s.scratch), float64(s.stateBytes)/(1<<20))
+	return fmt.Sprintf("goroutines %d, fds %d, threads %d (%d busy), RSS %.1f MiB (peak %.1f MiB), children %d (%d threads; %d in stage one, %d guests), warm pool %d of %d ready, cgroups %d, held uid locks %d, mounts %d, scratch %d, JetStream store %.1f MiB",
+		s.goroutines, s.fds, s.threads, s.busyThreads, mib(s.rssKB), mib(s.hwmKB), len(s.children), s.childTasks, s.waiting, s.guests, s.poolReady, s.poolSize,
+		len(s.cgroups), len(s.locks), s.mounts, len(s.scratch), float64(s.stateBytes)/(1<<20))
 }
 
 func mib(kb int64) float64 { return float64(kb) / 1024 }
@@ -107,7 +121,9 @@ func threadsInWait(pid int) (inWait, busy int) {
 }
 
 // leftovers lists what no idle daemon may hold: processes, cgroups, locks, mounts under
-// the test dir, scratch. Empty when clean.
+// the test dir, scratch. An idle daemon's warm pool is full, and its children are all it
+// holds: each waiting in stage one, with a cgroup and a uid lock of its own. Empty when
+// clean.
 func (s sample) leftovers() []string {
 	var out []string
 	add := func(what string, n int, detail any) {
@@ -115,12 +131,35 @@ func (s sample) leftovers() []string {
 			out = append(out, fmt.Sprintf("%d %s: %v", n, what, detail))
 		}
 	}
-	add("child processes", len(s.children), s.children)
-	add("task cgroups", len(s.cgroups), s.cgroups)
-	add("held uid locks", len(s.locks), s.locks)
+	if s.poolReady != s.poolSize {
+		out = append(out, fmt.Sprintf("warm pool %d of %d ready", s.poolReady, s.poolSize))
+	}
+	if s.waiting != s.poolSize || len(s.children) != s.waiting {
+		out = append(out, fmt.Sprintf("%d child processes, %d of them waiting in stage one, want only the warm pool's %d: %v", len(s.children), s.waiting, s.poolSize, s.children))
+	}
+	if g := groupNames(s.cgroups); g != s.poolSize {
+		out = append(out, fmt.Sprintf("%d task cgroups, want the warm pool's %d: %v", g, s.poolSize, s.cgroups))
+	}
+	if len(s.locks) != s.poolSize {
+		out = append(out, fmt.Sprintf("%d held uid locks, want the warm pool's %d: %v", len(s.locks), s.poolSize, s.locks))
+	}
 	add("mounts under the test dir", len(s.ownMounts), s.ownMounts)
 	add("scratch dirs", len(s.scratch), s.scratch)
 	return out
+}
+
+// sandboxStage is the stage of a sandbox child ("1", "2"), from its argv (sandbox's
+// childArgs: agentbox-sandbox __agentbox_init__ STAGE); "" for any other process.
+func sandboxStage(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return ""
+	}
+	argv := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+	if len(argv) != 3 || argv[1] != "__agentbox_init__" {
+		return ""
+	}
+	return argv[2]
 }
 
 func countDir(dir string) (int, error) {

@@ -65,9 +65,12 @@ func newSandbox(t *testing.T) *sandbox.Sandbox {
 	return newSandboxWith(t, sandbox.Config{})
 }
 
+// newSandboxWith is a sandbox with cfg, and the warm pool the suite runs with
+// (privtest.WarmPool).
 func newSandboxWith(t *testing.T, cfg sandbox.Config) *sandbox.Sandbox {
 	t.Helper()
 	privtest.RequireRoot(t)
+	cfg.WarmPool = privtest.WarmPool(t)
 	sb, err := sandbox.New(cfg)
 	if err != nil {
 		t.Fatalf("sandbox.New: %v", err)

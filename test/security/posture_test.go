@@ -144,12 +144,7 @@ var postureLimits = sandbox.Limits{
 
 func newPostureSandbox(t *testing.T) *sandbox.Sandbox {
 	t.Helper()
-	sb, err := sandbox.New(sandbox.Config{})
-	if err != nil {
-		t.Fatalf("sandbox.New: %v", err)
-	}
-	t.Cleanup(func() { sb.Close() })
-	return sb
+	return newSandboxWith(t, sandbox.Config{})
 }
 
 // idleTask is a running "idle" payload: its host pid, the writer of its stdin, its stdout.
