@@ -151,6 +151,9 @@ func closeAll(fds map[int]int) {
 // Delete kills the group's processes and removes the group in every
 // hierarchy. Deleting a deleted group succeeds.
 func (g *Group) Delete() error {
+	if g.removeEmpty() {
+		return nil
+	}
 	if err := g.Kill(); err != nil {
 		return err
 	}
@@ -163,4 +166,17 @@ func (g *Group) Delete() error {
 		return fmt.Errorf("delete cgroup %s: %w", g.name, err)
 	}
 	return nil
+}
+
+// removeEmpty removes the group where it is already empty, as it is after the
+// supervisor's own Kill: one rmdir per hierarchy, without listing anything.
+// The kernel refuses rmdir of a group that holds a process or a child group,
+// so this never removes one that does; false sends Delete the long way.
+func (g *Group) removeEmpty() bool {
+	for _, d := range g.h.groupDirs(g.name) {
+		if err := unix.Rmdir(d); err != nil && !errors.Is(err, unix.ENOENT) {
+			return false
+		}
+	}
+	return true
 }

@@ -327,6 +327,27 @@ func TestDeleteRemovesEveryDirectory(t *testing.T) {
 	}
 }
 
+// TestDeleteRemovesNestedGroups: a group holding a child group (no task can make one; an
+// admin could) is removed whole, children first: the one-rmdir fast path must fall back.
+func TestDeleteRemovesNestedGroups(t *testing.T) {
+	m := testManager(t)
+	g := create(t, m, "nested", Limits{Pids: 16})
+	dirs := g.h.groupDirs(g.name)
+	for _, d := range dirs {
+		if err := os.Mkdir(filepath.Join(d, "inner"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.Delete(); err != nil {
+		t.Fatalf("Delete of a group with a child group: %v", err)
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("after Delete, %s: %v; want not exist", d, err)
+		}
+	}
+}
+
 func TestSweepRemovesOnlyDeadSupervisorsGroups(t *testing.T) {
 	m := testManager(t)
 	dead := *m
