@@ -335,7 +335,11 @@ func setRlimits(l Limits) error {
 		{"MSGQUEUE", unix.RLIMIT_MSGQUEUE, 0},
 	}
 	if l.CPUTime > 0 {
-		secs := uint64((l.CPUTime + time.Second - 1) / time.Second)
+		// RLIMIT_CPU counts the process's CPU time since it started, and the exec does not
+		// reset it: the whole seconds stage one used (a pooled child's long wait) are not
+		// the task's. It is the coarse backstop; the cgroup's count, read every 20 ms with
+		// the handoff's use set aside, is the limit a task meets first.
+		secs := uint64((l.CPUTime+time.Second-1)/time.Second) + uint64(processCPU()/time.Second)
 		limits = append(limits, struct {
 			name     string
 			resource int
@@ -352,6 +356,15 @@ func setRlimits(l Limits) error {
 		}
 	}
 	return nil
+}
+
+// processCPU is the CPU time this process has used so far, user and system.
+func processCPU() time.Duration {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // Securebits (linux/securebits.h; not in x/sys).

@@ -24,6 +24,7 @@ type pool struct {
 	// start a child, take gives one back. Ready and starting children never pass size.
 	tokens chan struct{}
 	stop   chan struct{}
+	closed sync.Once
 	wg     sync.WaitGroup
 	// fails counts children the pool could not start (for PoolStats); the fillers retry
 	// after failRetry, so a host out of uids or memory is not spun against.
@@ -62,6 +63,11 @@ func (p *pool) fill() {
 			return
 		case <-p.tokens:
 		}
+		select {
+		case <-p.stop: // both were ready: closing wins
+			return
+		default:
+		}
 		c, err := p.sb.startChild(poolLimits, testhook.Unsafe{})
 		if err != nil {
 			p.fails.Add(1)
@@ -96,12 +102,12 @@ func (p *pool) take(unsafe testhook.Unsafe) *child {
 	}
 }
 
-// close stops the fillers and discards every ready child.
+// close stops the fillers and discards every ready child. Closing twice is closing once.
 func (p *pool) close() {
 	if p == nil {
 		return
 	}
-	close(p.stop)
+	p.closed.Do(func() { close(p.stop) })
 	p.wg.Wait()
 	for {
 		select {

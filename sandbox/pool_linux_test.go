@@ -213,7 +213,7 @@ func TestWarmPoolCloseLeavesNothing(t *testing.T) {
 			t.Errorf("pooled child %d still exists after the pool's close (%v)", pid, err)
 		}
 	}
-	sb.pool = nil // closed: the sandbox's Close must not close it twice
+	sb.pool.close() // a second close (the sandbox's Close makes a third) is a no-op
 }
 
 // TestWarmPoolTaskCleanup: a task in a pooled child leaves nothing when it is killed: its
@@ -310,5 +310,34 @@ func BenchmarkWarmPool(b *testing.B) {
 	for _, w := range ways {
 		b.ReportMetric(p50(w.start), w.name+"-guest-start-p50-ms")
 		b.ReportMetric(p50(w.finish), w.name+"-verdict-p50-ms")
+	}
+}
+
+// TestStartChildFailureReleases: a child that cannot be started (here its cgroup's name is
+// taken) is an error, and leaves its uid free and nothing else behind.
+func TestStartChildFailureReleases(t *testing.T) {
+	sb := newTestSandbox(t, "")
+	sl, err := sb.slots.acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := sl.uid
+	sl.release()
+	squatter, err := sb.cgroups.Create(fmt.Sprintf("task-%d", uid), cgroups.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Delete()
+	if c, err := sb.startChild(poolLimits, testhook.Unsafe{}); err == nil {
+		c.release()
+		t.Fatalf("startChild succeeded with uid %d's cgroup taken", uid)
+	}
+	again, err := sb.slots.acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.release()
+	if again.uid != uid {
+		t.Errorf("after the failed start the lowest free uid is %d, want %d back", again.uid, uid)
 	}
 }

@@ -63,13 +63,13 @@ func (t *task) spawn(ctx context.Context, w wireSpec, lim Limits, compile bool) 
 			return t.result(outcome.SandboxError, err.Error())
 		}
 	}
-	err = t.handoff(c, w, lim, specBytes)
+	err = t.handoff(c, w, lim, specBytes, compile)
 	if err != nil && c.pooled {
 		// A pooled child that died while it waited (the host's OOM killer, a stray kill)
 		// cannot take the task; a child started now can.
 		c.release()
 		if c, err = t.sb.startChild(lim, w.Unsafe); err == nil {
-			err = t.handoff(c, w, lim, specBytes)
+			err = t.handoff(c, w, lim, specBytes, compile)
 		}
 	}
 	if err != nil {
@@ -88,7 +88,9 @@ func (t *task) spawn(ctx context.Context, w wireSpec, lim Limits, compile bool) 
 // child waits under the pool's), then, on the spec socket, one byte carrying the module
 // and the detached directory trees (SCM_RIGHTS), then the spec, then EOF. Stage one reads
 // nothing else before it builds the sandbox, so no task code runs under the pool's limits.
-func (t *task) handoff(c *child, w wireSpec, lim Limits, specBytes []byte) error {
+// The OnStart test hook sees the child in between: under its task's limits, before it
+// has anything to run.
+func (t *task) handoff(c *child, w wireSpec, lim Limits, specBytes []byte, compile bool) error {
 	if t.onSlot != nil {
 		if err := t.onSlot(c.slot.uid); err != nil {
 			return err
@@ -122,8 +124,24 @@ func (t *task) handoff(c *child, w wireSpec, lim Limits, specBytes []byte) error
 	for i, f := range files {
 		fds[i] = int(f.Fd())
 	}
-	if err := unix.Sendmsg(int(c.spec.Fd()), []byte{taskByte}, unix.UnixRights(fds...), nil, unix.MSG_NOSIGNAL); err != nil {
-		return fmt.Errorf("hand the task to child %d: %w", c.cmd.Process.Pid, err)
+	if t.hooks.OnStart != nil && !compile {
+		t.hooks.OnStart(c.cmd.Process.Pid)
+	}
+	// Through the poller (the socket is non-blocking): Fd() would make it blocking, and
+	// the spec's write after this would hold an OS thread while the child reads.
+	rc, err := c.spec.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Write(func(fd uintptr) bool {
+		serr = unix.Sendmsg(int(fd), []byte{taskByte}, unix.UnixRights(fds...), nil, unix.MSG_NOSIGNAL)
+		return serr != unix.EAGAIN
+	}); err != nil {
+		serr = err
+	}
+	if serr != nil {
+		return fmt.Errorf("hand the task to child %d: %w", c.cmd.Process.Pid, serr)
 	}
 	go writeAndClose(c.spec, bytes.NewReader(specBytes))
 	return nil
@@ -143,8 +161,8 @@ func cgroupLimits(lim Limits, unsafe testhook.Unsafe) cgroups.Limits {
 // startChild starts a child that waits in stage one for its task: in its namespaces and
 // its cgroup (under lim), holding a host uid of its own. spawn hands it a task at once;
 // the warm pool keeps it until a task comes.
-func (sb *Sandbox) startChild(lim Limits, unsafe testhook.Unsafe) (c *child, err error) {
-	c = &child{}
+func (sb *Sandbox) startChild(lim Limits, unsafe testhook.Unsafe) (_ *child, err error) {
+	c := &child{}
 	if c.slot, err = sb.slots.acquire(); err != nil {
 		return nil, err
 	}
@@ -154,7 +172,7 @@ func (sb *Sandbox) startChild(lim Limits, unsafe testhook.Unsafe) (c *child, err
 			f.Close()
 		}
 		if err != nil {
-			c.release()
+			c.release() // c, not the nil returned
 		}
 	}()
 	if c.group, err = sb.cgroups.Create(fmt.Sprintf("task-%d", c.slot.uid), cgroupLimits(lim, unsafe)); err != nil {
@@ -228,19 +246,28 @@ func socketPair() ([2]*os.File, error) {
 	if err != nil {
 		return [2]*os.File{}, fmt.Errorf("spec socketpair: %w", err)
 	}
+	// Ours non-blocking, so that os.NewFile puts it in the poller; the child's stays
+	// blocking (stage one reads it with plain read and recvmsg calls).
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return [2]*os.File{}, fmt.Errorf("spec socketpair: %w", err)
+	}
 	return [2]*os.File{os.NewFile(uintptr(fds[0]), "spec"), os.NewFile(uintptr(fds[1]), "spec-child")}, nil
 }
 
 // release ends the child if no supervise reaped it, then frees its cgroup and its uid, in
-// that order: a uid is free only once no process of it is left.
+// that order: a uid is free only once no process of it is left. A group that cannot be
+// deleted may still hold one (stuck in the kernel past the kill's 5 s), so its uid stays
+// claimed, on purpose, until this supervisor exits: no later task may share it.
 func (c *child) release() {
 	if c.cmd != nil && !c.supervised {
 		c.cmd.Process.Kill()
 		c.cmd.Wait()
 	}
 	c.closeAll()
-	if c.group != nil {
-		c.group.Delete()
+	if c.group != nil && c.group.Delete() != nil {
+		return
 	}
 	c.slot.release()
 }
@@ -340,9 +367,6 @@ func (c *child) closeAll() {
 // decides the verdict once every process of the task is gone.
 func (t *task) supervise(ctx context.Context, c *child, lim Limits, compile bool) Result {
 	c.supervised = true
-	if t.hooks.OnStart != nil && !compile {
-		t.hooks.OnStart(c.cmd.Process.Pid)
-	}
 	go t.feedStdin(c.stdin, compile)
 	stdout, stderr := t.spec.Stdout, t.spec.Stderr
 	if compile {
@@ -396,7 +420,10 @@ func (t *task) supervise(ctx context.Context, c *child, lim Limits, compile bool
 	res.Stdout, res.Stderr = out.bytes(), errs.bytes()
 	res.StdoutTruncated = res.StdoutTruncated || out.truncated()
 	res.StderrTruncated = res.StderrTruncated || errs.truncated()
-	res.Usage = Usage{WallMS: time.Since(t.began).Milliseconds(), CPUMS: (stats.CPUUsage - c.cpuBase).Milliseconds(), PeakMemoryBytes: stats.PeakMemoryBytes}
+	res.Usage = Usage{WallMS: time.Since(t.began).Milliseconds(), PeakMemoryBytes: stats.PeakMemoryBytes}
+	if statsErr == nil {
+		res.Usage.CPUMS = (stats.CPUUsage - c.cpuBase).Milliseconds()
+	}
 	if statsErr != nil && res.Outcome == outcome.OK {
 		res.Message += fmt.Sprintf(" (usage unavailable: %v)", statsErr)
 	}
