@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/agentbox/agentbox/internal/testhook"
 )
 
@@ -93,13 +95,26 @@ func (p *pool) take(unsafe testhook.Unsafe) *child {
 	if p == nil || unsafe.NoNetNamespace || unsafe.NoPidsLimit || unsafe.NoMemoryLimit || unsafe.KeepInheritedFDs {
 		return nil
 	}
-	select {
-	case c := <-p.ready:
-		p.tokens <- struct{}{} // never blocks: the child's token comes back
-		return c
-	default:
-		return nil
+	for {
+		select {
+		case c := <-p.ready:
+			p.tokens <- struct{}{} // never blocks: the child's token comes back
+			if exited(c.cmd.Process.Pid) {
+				c.release() // died while it waited: the next one, or a child started now
+				continue
+			}
+			return c
+		default:
+			return nil
+		}
 	}
+}
+
+// exited reports whether our child pid has exited, without reaping it.
+func exited(pid int) bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	return err == nil && info.Signo != 0
 }
 
 // close stops the fillers and discards every ready child. Closing twice is closing once.

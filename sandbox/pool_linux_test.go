@@ -178,7 +178,8 @@ func cgroupLimitsOf(t *testing.T, sb *Sandbox, pid int) map[string]string {
 }
 
 // TestWarmPoolDeadChild: a pooled child that died while it waited costs its task nothing:
-// the task runs in a child started for it.
+// take finds it dead and discards it (a death between take and the handoff fails the
+// handoff instead, to the same end), and the task runs in a child started for it.
 func TestWarmPoolDeadChild(t *testing.T) {
 	sb := newPooledSandbox(t, 1)
 	c := <-sb.pool.ready
