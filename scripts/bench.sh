@@ -32,6 +32,8 @@ e2e() { bench go test -run '^$' -benchmem -timeout 30m "$@" ./test/bench/; }
   e2e -bench '^BenchmarkConcurrentScaling$/^(1|2|8|32|100)$' -benchtime 3x
   # One round of 1,000: it alone takes about a minute.
   e2e -bench '^BenchmarkConcurrentScaling$/^1000$' -benchtime 1x
+  # And with a warm pool as large as the burst (about 30 s more to fill it first).
+  e2e -bench '^BenchmarkConcurrentScaling$/^1000-warm-pool$' -benchtime 1x
   e2e -bench '^BenchmarkMemoryPerAgent$' -benchtime 2x
   # -p 1: one package's benchmarks at a time, none beside another's on the 2 cores.
   bench go test -p 1 -run '^$' -bench . -benchmem ./sandbox/ ./supervisor/ ./supervisor/sched/ ./supervisor/store/ ./supervisor/task/ ./supervisor/metrics/

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -188,6 +189,32 @@ func (d *daemon) push(b *testing.B, c *client.Client, path string) string {
 
 // cpu is the daemon's CPU time so far: its own and that of every child it reaped (the
 // tasks' sandbox children), from /proc/PID/stat.
+// metric reads one unlabelled sample from the daemon's /metrics.
+func (d *daemon) metric(b *testing.B, name string) float64 {
+	b.Helper()
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DialContext: d.dial}}
+	resp, err := hc.Get("http://agentboxd/metrics")
+	if err != nil {
+		b.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatalf("metrics: %v", err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatalf("metric %s: %q", name, line)
+			}
+			return f
+		}
+	}
+	b.Fatalf("no metric %s in /metrics", name)
+	return 0
+}
+
 func (d *daemon) cpu(b *testing.B) time.Duration {
 	b.Helper()
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.pid()))

@@ -24,10 +24,10 @@ const holderMemory = 64 << 20
 
 // holderDaemon starts a daemon with n slots and the holders' budget, and uploads the
 // holder module.
-func holderDaemon(b *testing.B, n int) (*daemon, *client.Client, string) {
+func holderDaemon(b *testing.B, n int, args ...string) (*daemon, *client.Client, string) {
 	b.Helper()
 	bin := agentboxBinary(b)
-	d := startDaemon(b, filepath.Dir(bin), "--slots", strconv.Itoa(n), "--memory-budget", fmt.Sprintf("%dMi", n*holderMemory>>20))
+	d := startDaemon(b, filepath.Dir(bin), append([]string{"--slots", strconv.Itoa(n), "--memory-budget", fmt.Sprintf("%dMi", n*holderMemory>>20)}, args...)...)
 	c := d.client(b)
 	return d, c, d.push(b, c, holderWasm)
 }

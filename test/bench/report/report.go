@@ -254,16 +254,23 @@ func writeScaling(w io.Writer, d data) {
 		"starting, every wall up); then every one is cancelled and its verdict checked (cancelled, one attempt). "+
 		"Submit→attempt start is the daemon's own record of each task.\n\n")
 	fmt.Fprintf(w, "| agents | rounds | launch s (p50) | per agent ms | agents/s | submit→attempt start p50 / p99 ms | wrong verdicts |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-	for _, n := range []int{1, 2, 8, 32, 100, 1000} {
-		name := fmt.Sprintf("%s/%d", benchScaling, n)
+	for _, sub := range []string{"1", "2", "8", "32", "100", "1000", "1000-warm-pool"} {
+		name := benchScaling + "/" + sub
+		label := sub
+		n := 1000
+		if sub == "1000-warm-pool" {
+			label = "1000, `--warm-pool 1000` full before the launch"
+		} else {
+			fmt.Sscan(sub, &n)
+		}
 		r, ok := d.out.find(name)
 		start, ok2 := d.record(name, "start")
 		if !ok || !ok2 {
-			fmt.Fprintf(w, "| %d | not in this run | | | | | |\n", n)
+			fmt.Fprintf(w, "| %s | not in this run | | | | | |\n", label)
 			continue
 		}
 		launch := r.metrics["launch-p50-ms"]
-		fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %s / %s | %d |\n", n, r.n, fmtFloat(launch/1000, 2), fmtFloat(launch/float64(n), 1),
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s / %s | %d |\n", label, r.n, fmtFloat(launch/1000, 2), fmtFloat(launch/float64(n), 1),
 			fmtFloat(r.metrics["agents/s"], 0), fmtMS(q(start.WallMS, 0.5)), fmtMS(q(start.WallMS, 0.99)), int(r.metrics["wrong-verdicts"]))
 	}
 	fmt.Fprintln(w)
