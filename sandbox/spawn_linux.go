@@ -51,7 +51,8 @@ type child struct {
 }
 
 // spawn runs one child under lim to its verdict and cleans up after it, whatever happens:
-// a child from the warm pool where the task can use one, else one started now.
+// a child from the warm pool where the task can use one, else one started now. A compile
+// child's output is kept from the caller's streams, and the test hooks skip it.
 func (t *task) spawn(ctx context.Context, w wireSpec, lim Limits, compile bool) Result {
 	specBytes, err := encodeSpec(w)
 	if err != nil {
