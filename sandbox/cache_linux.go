@@ -197,6 +197,21 @@ func (c *cache) fill(ctx context.Context, digest string, fill fillFunc) (Result,
 	return res, true, nil
 }
 
+// held returns the digest's committed entry held shared until release, or nil when there
+// is none, or a compile or an eviction holds its lock now: hot children are warmed only
+// from code already in the cache, and never wait for it.
+func (c *cache) held(digest string) *compiledCode {
+	l, err := c.tryLock(digest, unix.LOCK_SH)
+	if err != nil {
+		return nil
+	}
+	if !c.has(digest) {
+		l.Close()
+		return nil
+	}
+	return c.hold(digest, l)
+}
+
 // hold marks the entry used now (for eviction) and keeps its shared lock until release.
 func (c *cache) hold(digest string, l *os.File) *compiledCode {
 	now := time.Now()

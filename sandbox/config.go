@@ -59,6 +59,13 @@ type Config struct {
 	// WarmPoolRefill is how many pooled children are started at once to refill it.
 	// Default 1 with a pool.
 	WarmPoolRefill int
+	// HotModules is how many module digests keep a hot child ready (hot_linux.go): a child
+	// already past its exec, behind its seccomp filter, with the digest's compiled code
+	// loaded from the cache, waiting for a task of that very module. A digest gets one
+	// after its second run, for the most recently run digests; like a pooled child, each
+	// takes one task and is discarded with it. Only tasks that preopen no directory use
+	// one, and only with the compile cache. 0, the default, keeps none.
+	HotModules int
 }
 
 // ChildName is the file name of the dedicated child binary (cmd/agentbox-init) that
@@ -107,13 +114,17 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// validatePool refuses a warm pool that cannot work, naming the value.
+// validatePool refuses a warm pool or hot children that cannot work, naming the value.
 func (c Config) validatePool() error {
 	switch {
 	case c.WarmPool < 0 || c.WarmPoolRefill < 0:
 		return fmt.Errorf("%w: warm pool %d, refill %d: neither may be negative", ErrBadLimit, c.WarmPool, c.WarmPoolRefill)
 	case c.WarmPool >= c.UIDCount:
 		return fmt.Errorf("%w: warm pool %d holds a uid per child, and the uid range has %d: keep it smaller", ErrBadLimit, c.WarmPool, c.UIDCount)
+	case c.HotModules < 0:
+		return fmt.Errorf("%w: hot modules %d may not be negative", ErrBadLimit, c.HotModules)
+	case c.WarmPool+c.HotModules >= c.UIDCount:
+		return fmt.Errorf("%w: warm pool %d and hot modules %d hold a uid per child, and the uid range has %d: keep them smaller", ErrBadLimit, c.WarmPool, c.HotModules, c.UIDCount)
 	case c.WarmPoolRefill > c.WarmPool && c.WarmPool > 0:
 		return fmt.Errorf("%w: warm pool refill %d is more than the pool's %d children", ErrBadLimit, c.WarmPoolRefill, c.WarmPool)
 	}

@@ -11,7 +11,8 @@ import "fmt"
 // The child's file descriptors.
 const (
 	// stage one: a unix socket from the supervisor, which is also the sync point (the task
-	// comes on it: see taskByte); stage two: a sealed memfd with the spec
+	// comes on it: see taskByte); stage two: a sealed memfd with the spec, or in a hot
+	// child the same socket, which its task comes on (stageHot)
 	fdSpec   = 3
 	fdResult = 4 // to the supervisor: stage one's posture line (wirePosture), then the result JSON
 	fdModule = 5 // sealed memfd with the module bytes (held by a placeholder until the handoff)
@@ -25,6 +26,12 @@ const (
 // task exists, which is what lets the warm pool start children ahead of their tasks.
 const taskByte = 'T'
 
+// A hot child (wireSpec.Hot) gets three frames on fdSpec: stage one's spec and stage two's
+// (the same bytes) at the handoff, then, once its stage two has written readyByte back
+// (the module's compiled code is loaded), the task's spec. Each frame is a 4-byte
+// big-endian length and that many bytes (wire.go); a child that is not hot gets the first.
+const readyByte = 'R'
+
 // childArgs is the argv of a re-executed child: [childName, initArg, stage].
 func childArgs(stage string) []string { return []string{childName, initArg, stage} }
 
@@ -37,6 +44,7 @@ const (
 const (
 	stageSetup = "1"     // root of the new user namespace: mounts, rlimits, capabilities dropped
 	stageGuest = "2"     // no capabilities: seccomp, then wazero (or a test payload)
+	stageHot   = "hot"   // as stageGuest, but the module is loaded before the task comes (hot_linux.go)
 	stageProbe = "probe" // `agentbox check`: the namespaces were created; exit at once
 	// `agentbox check`: restrict speculation as stage one does, print what the kernel shows
 	stageSpeculation = "speculation"

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
@@ -42,6 +43,8 @@ func Init(opts ...InitOption) {
 		err = stageOne()
 	case stageGuest:
 		err = stageTwo(cfg)
+	case stageHot:
+		err = hotStage()
 	case stageProbe:
 		os.Exit(0) // `agentbox check`: the namespaces were created, nothing more to do
 	case stageSpeculation:
@@ -110,7 +113,12 @@ func stageOne() error {
 			posture.IndirectBranch = speculationState(unix.PR_SPEC_INDIRECT_BRANCH)
 			return nil
 		}},
-		{"spec for stage two", func() error { return respec(raw) }},
+		{"spec for stage two", func() error {
+			if spec.Hot {
+				return nil // stage two reads its own frame from the socket, which stays
+			}
+			return respec(raw)
+		}},
 		{"landlock", func() (err error) { // last of the walls: see landlock_linux.go
 			posture.LandlockABI, err = enterLandlock(spec)
 			return err
@@ -123,7 +131,10 @@ func stageOne() error {
 			return fmt.Errorf("stage one, %s: %w", s.name, err)
 		}
 	}
-	return execSelf(spec.Limits)
+	if spec.Hot {
+		return execSelf(spec.Limits, stageHot)
+	}
+	return execSelf(spec.Limits, stageGuest)
 }
 
 // maxHandoffFDs bounds the descriptors of one handoff: the module and one tree per --dir,
@@ -163,7 +174,7 @@ func receiveTask() (raw []byte, spec wireSpec, trees []int, err error) {
 	case flags&unix.MSG_CTRUNC != 0:
 		return nil, spec, fds, fmt.Errorf("receive the task: more than %d descriptors", maxHandoffFDs)
 	}
-	if raw, err = readCapped(fdReader(fdSpec), maxSpecBytes); err != nil {
+	if raw, err = readFrame(fdReader(fdSpec), maxSpecBytes); err != nil {
 		return nil, spec, fds, fmt.Errorf("read spawn spec: %w", err)
 	}
 	if spec, err = decodeSpec(raw); err != nil {
@@ -417,11 +428,11 @@ func respec(raw []byte) error {
 	return unix.Dup3(int(f.Fd()), fdSpec, 0)
 }
 
-// execSelf replaces this process with stage two, from the sealed binary (there is no /proc
+// execSelf replaces this process with stage two (or a hot child's), from the sealed binary (there is no /proc
 // any more, so execveat on the descriptor, AT_EMPTY_PATH), in an environment sized to the
 // task's limits: stage one's own may be a pooled child's, sized to the pool's.
-func execSelf(l Limits) error {
-	argv, err := syscall.SlicePtrFromStrings(childArgs(stageGuest))
+func execSelf(l Limits, stage string) error {
+	argv, err := syscall.SlicePtrFromStrings(childArgs(stage))
 	if err != nil {
 		return err
 	}
@@ -432,13 +443,13 @@ func execSelf(l Limits) error {
 	empty, _ := unix.BytePtrFromString("")
 	_, _, errno := unix.Syscall6(unix.SYS_EXECVEAT, fdExe, uintptr(unsafe.Pointer(empty)),
 		uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])), unix.AT_EMPTY_PATH, 0)
-	return fmt.Errorf("execveat stage two: %w", errno)
+	return fmt.Errorf("execveat stage %s: %w", stage, errno)
 }
 
 // stageTwo runs with no capabilities, no_new_privs and an empty read-only root: it reads
 // its inputs, installs the seccomp filter and runs the guest (or a test payload).
 func stageTwo(cfg initConfig) error {
-	spec, module, err := readInputs()
+	spec, module, err := readInputs(false)
 	if err != nil {
 		return err
 	}
@@ -471,13 +482,21 @@ func stageTwo(cfg initConfig) error {
 	return nil
 }
 
-// readInputs reads and closes the spec and module descriptors and the binary's.
-func readInputs() (wireSpec, []byte, error) {
-	specFile, moduleFile := os.NewFile(fdSpec, "spec"), os.NewFile(fdModule, "module")
-	defer specFile.Close()
+// readInputs reads and closes the spec and module descriptors and the binary's. A hot
+// child reads its spec as the second frame on the socket, which stays open for its task.
+func readInputs(hot bool) (wireSpec, []byte, error) {
+	moduleFile := os.NewFile(fdModule, "module")
 	defer moduleFile.Close()
 	unix.Close(fdExe)
-	raw, err := readCapped(specFile, maxSpecBytes)
+	var raw []byte
+	var err error
+	if hot {
+		raw, err = readFrame(fdReader(fdSpec), maxSpecBytes)
+	} else {
+		specFile := os.NewFile(fdSpec, "spec")
+		raw, err = readCapped(specFile, maxSpecBytes)
+		specFile.Close()
+	}
 	if err != nil {
 		return wireSpec{}, nil, fmt.Errorf("read spec: %w", err)
 	}
@@ -553,18 +572,81 @@ func runGuest(spec wireSpec, module []byte) wireResult {
 	cfg.BeforeGuest = func() error { return sealExec(spec) } // Run calls it; a compile-only child never runs
 	prog, err := wasm.Compile(ctx, module, cfg)
 	if err != nil {
-		var werr *wasm.Error
-		if errors.As(err, &werr) {
-			return wireResult{Outcome: werr.Outcome, Message: werr.Message}
-		}
-		return wireResult{Outcome: outcome.SandboxError, Message: err.Error()}
+		return compileFailure(err)
 	}
 	if spec.CompileOnly {
 		return wireResult{Outcome: outcome.OK, Message: "compiled"}
 	}
-	r := prog.Run(ctx)
+	return guestResult(prog.Run(ctx))
+}
+
+// compileFailure is the verdict for a module wasm.Compile refused.
+func compileFailure(err error) wireResult {
+	var werr *wasm.Error
+	if errors.As(err, &werr) {
+		return wireResult{Outcome: werr.Outcome, Message: werr.Message}
+	}
+	return wireResult{Outcome: outcome.SandboxError, Message: err.Error()}
+}
+
+func guestResult(r wasm.Result) wireResult {
 	return wireResult{Outcome: r.Outcome, ExitCode: r.ExitCode, Message: r.Message,
 		StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated}
+}
+
+// hotStage is stage two of a hot child (wireSpec.Hot): with the same walls as stageTwo,
+// filter included, it loads its module's compiled code from the read-only cache before
+// any task exists, says so (readyByte) and waits on fdSpec for the task's spec. The task
+// brings only what the compile does not use (wasm.Program.Prepare): args, env, output and
+// CPU-time limits, the clock. The supervisor has written the rest of its limits to the
+// cgroup and the rlimits (prlimit) before sending it, and the spec must be one this child
+// was made for (hotFor). The exec seal, the guest's first instruction and the one task
+// come after, as in stageTwo.
+func hotStage() error {
+	warm, module, err := readInputs(true)
+	if err != nil {
+		return err
+	}
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("set not dumpable: %w", err)
+	}
+	startNetpoller()
+	if err := installFilter(warm); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	prog, err := wasm.Compile(ctx, module, wasmConfig(warm))
+	module = nil // the compiled code is what stays
+	if err != nil {
+		// The supervisor sees the socket close without readyByte and discards this child.
+		return fmt.Errorf("hot child: load the module: %w", err)
+	}
+	if err := writeAll(fdSpec, []byte{readyByte}); err != nil {
+		return fmt.Errorf("hot child: say ready: %w", err)
+	}
+	raw, err := readFrame(fdReader(fdSpec), maxSpecBytes)
+	unix.Close(fdSpec) // the guest's process holds exactly the contract's descriptors
+	if err != nil {
+		return fmt.Errorf("hot child: read the task: %w", err)
+	}
+	spec, err := decodeSpec(raw)
+	if err != nil {
+		return err
+	}
+	if err := spec.hotFor(warm); err != nil {
+		return err
+	}
+	runtime.GOMAXPROCS(goMaxProcs(spec.Limits))
+	debug.SetMemoryLimit(int64(goMemLimit(spec.Limits)))
+	watchCPU(spec.Limits)
+	cfg := wasmConfig(spec)
+	cfg.BeforeGuest = func() error { return sealExec(spec) }
+	if err := prog.Prepare(cfg); err != nil {
+		return fmt.Errorf("hot child: %w", err)
+	}
+	report(guestResult(prog.Run(ctx)))
+	os.Exit(0)
+	return nil
 }
 
 // wasmConfig maps the spawn spec onto wazero's view: preopens at their mount points.

@@ -134,10 +134,12 @@ func (p *pool) close() {
 	}
 }
 
-// PoolStats reports the warm pool's state (all zero without one).
+// PoolStats reports the warm pool's and the hot children's state (zero without them).
 func (s *Sandbox) PoolStats() PoolStats {
-	if s.pool == nil {
-		return PoolStats{}
+	var st PoolStats
+	if s.pool != nil {
+		st = PoolStats{Size: cap(s.pool.ready), Ready: len(s.pool.ready), Failed: s.pool.fails.Load()}
 	}
-	return PoolStats{Size: cap(s.pool.ready), Ready: len(s.pool.ready), Failed: s.pool.fails.Load()}
+	s.hot.stats(&st)
+	return st
 }

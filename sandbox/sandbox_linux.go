@@ -2,9 +2,7 @@ package sandbox
 
 import (
 	"context"
-	"crypto/sha256"
 	"debug/elf"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"runtime"
@@ -26,6 +24,7 @@ type Sandbox struct {
 	slots   *slots
 	cache   *cache // nil when disabled or unusable
 	pool    *pool  // nil without a warm pool
+	hot     *hot   // nil without hot children
 	// cacheWarning says why the configured cache is not used; every Result carries it.
 	cacheWarning string
 	swept        int // stale task cgroups New removed
@@ -84,6 +83,7 @@ func New(cfg Config) (*Sandbox, error) {
 		return nil, err
 	}
 	s.pool = newPool(s, cfg.WarmPool, cfg.WarmPoolRefill)
+	s.hot = newHot(s, cfg.HotModules)
 	return s, nil
 }
 
@@ -106,10 +106,11 @@ func checkStaticFile(path string) error {
 }
 
 // Close releases the sandbox's own resources and undoes what it did to the cgroup tree as
-// far as nothing else needs it (cgroups.Manager.Close). The warm pool's children are
-// discarded; tasks still running are not affected.
+// far as nothing else needs it (cgroups.Manager.Close). The warm pool's children and the
+// hot children are discarded; tasks still running are not affected.
 func (s *Sandbox) Close() error {
 	s.pool.close()
+	s.hot.close()
 	err := s.exe.Close()
 	if cerr := s.cgroups.Close(); err == nil {
 		err = cerr
@@ -160,6 +161,16 @@ func (t *task) run(ctx context.Context) Result {
 		// code mounted read-only as for the guest (the security suite reads that mount).
 		return t.runChild(ctx, t.wire())
 	}
+	key, hotOK := t.hotKey()
+	if hotOK {
+		if c := t.sb.hot.take(key); c != nil {
+			t.sb.hot.ran(key, t.spec.Module, t.wire()) // its replacement warms beside it
+			if r, ok := t.runHot(ctx, c, key); ok {
+				return r
+			}
+			hotOK = false // counted: the run goes on in a child of its own
+		}
+	}
 	code, res, ok := t.compiled(ctx)
 	if !ok {
 		return res
@@ -167,6 +178,9 @@ func (t *task) run(ctx context.Context) Result {
 	defer code.release()
 	w := t.wire()
 	w.CacheDir, w.CacheMode = code.dir, cacheRO
+	if hotOK && code.dir == t.sb.cache.entry(key.digest) {
+		t.sb.hot.ran(key, t.spec.Module, w)
+	}
 	r := t.runChild(ctx, w)
 	r.Usage.CompileMS = t.compileMS
 	return r
@@ -182,8 +196,7 @@ func (t *task) runChild(ctx context.Context, w wireSpec) Result {
 // compiled returns the module's compiled code, ready to mount read-only. ok is false when
 // res is the final verdict (the module is invalid, or the compile failed).
 func (t *task) compiled(ctx context.Context) (code *compiledCode, res Result, ok bool) {
-	sum := sha256.Sum256(t.spec.Module)
-	digest := hex.EncodeToString(sum[:])
+	digest := t.digest()
 	if c := t.sb.cache; c != nil {
 		code, res, ok, err := c.acquire(ctx, digest, t.sb.cfg.Compile.Timeout, t.compileInto)
 		if err == nil {

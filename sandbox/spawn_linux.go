@@ -33,6 +33,8 @@ type task struct {
 	onSlot    func(uid uint32) error // called once the host uid is known (cache scratch ownership)
 	compileMS int64
 	warnings  []string
+	// moduleDigest is the module's sha256 in hex, once digest has computed it.
+	moduleDigest string
 }
 
 // child is one spawned process, waiting in stage one for its task or running it, and the
@@ -144,7 +146,16 @@ func (t *task) handoff(c *child, w wireSpec, lim Limits, specBytes []byte, compi
 	if serr != nil {
 		return fmt.Errorf("hand the task to child %d: %w", c.cmd.Process.Pid, serr)
 	}
-	go writeAndClose(c.spec, bytes.NewReader(specBytes))
+	frame := appendFrame(nil, specBytes)
+	if !w.Hot {
+		go writeAndClose(c.spec, bytes.NewReader(frame))
+		return nil
+	}
+	// A hot child's stage two reads the same spec as a frame of its own, and the socket
+	// stays open for its task (hot_linux.go).
+	if _, err := c.spec.Write(appendFrame(frame, specBytes)); err != nil {
+		return fmt.Errorf("hand the spec to hot child %d: %w", c.cmd.Process.Pid, err)
+	}
 	return nil
 }
 
@@ -302,12 +313,16 @@ func sysProcAttr(uid uint32, unsafe testhook.Unsafe) *syscall.SysProcAttr {
 // parallelism and soft memory limit sized to the task's limits (never more threads than
 // the host has CPUs: each P may need an OS thread, and pids.max counts them).
 func childEnv(l Limits) []string {
-	procs := min(int(math.Ceil(l.CPUs)), runtime.NumCPU())
 	return []string{
-		"GOMAXPROCS=" + strconv.Itoa(procs),
-		"GOMEMLIMIT=" + strconv.FormatUint(l.MemoryBytes/10*9, 10),
+		"GOMAXPROCS=" + strconv.Itoa(goMaxProcs(l)),
+		"GOMEMLIMIT=" + strconv.FormatUint(goMemLimit(l), 10),
 	}
 }
+
+// goMaxProcs and goMemLimit size a child's Go runtime to its task's limits; a hot child,
+// started under the pool's, sets them itself when its task comes.
+func goMaxProcs(l Limits) int    { return min(int(math.Ceil(l.CPUs)), runtime.NumCPU()) }
+func goMemLimit(l Limits) uint64 { return l.MemoryBytes / 10 * 9 }
 
 // openBinds makes a detached copy of each directory the child will bind (open_tree, in the
 // order of wireSpec.bindCount), already nosuid, nodev, noexec and, where asked, read-only;

@@ -84,9 +84,15 @@ func (l Limits) Verdict() verdict.Limits {
 	return v
 }
 
-// PoolStats says how the warm pool stands (Config.WarmPool).
+// PoolStats says how the warm pool (Config.WarmPool) and the hot children
+// (Config.HotModules) stand.
 type PoolStats struct {
 	Size   int   // children the pool keeps
 	Ready  int   // children waiting for a task now
 	Failed int64 // pooled children that could not be started, since New
+
+	HotSize   int   // digests that may keep a hot child (Config.HotModules)
+	HotReady  int   // hot children waiting for a task of their module now
+	HotUsed   int64 // tasks that ran in a hot child, since New
+	HotFailed int64 // hot children that could not be made ready, since New
 }

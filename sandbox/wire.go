@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -45,6 +46,9 @@ type wireSpec struct {
 	// AllowSpeculation leaves speculative execution to the kernel's default policy
 	// (Config.AllowSpeculation); otherwise stage one force-disables what it can.
 	AllowSpeculation bool `json:"allow_speculation,omitempty"`
+	// Hot: stage one execs stageHot, which loads the module from the cache and then waits
+	// on fdSpec for its task's spec (contract.go, readyByte).
+	Hot bool `json:"hot,omitempty"`
 }
 
 // wireResult is what the child reports. The supervisor's own facts (its kills, the cgroup's
@@ -102,12 +106,35 @@ func (s wireSpec) check() error {
 	case (s.CacheMode == cacheNone) != (s.CacheDir == ""):
 		return fmt.Errorf("%w: cache mode %q with cache dir %q", ErrBadSpec, s.CacheMode, s.CacheDir)
 	}
+	if s.Hot && (len(s.Dirs) > 0 || s.CacheMode != cacheRO || s.CompileOnly || s.Payload != "") {
+		return fmt.Errorf("%w: a hot child runs a cached module with no dirs, not %d dirs, cache mode %q, compile only %t, payload %q",
+			ErrBadSpec, len(s.Dirs), s.CacheMode, s.CompileOnly, s.Payload)
+	}
 	for _, d := range s.Dirs {
 		if d.HostPath == "" || d.GuestPath == "" {
 			return fmt.Errorf("%w: dir %+v needs both a host and a guest path", ErrBadSpec, d)
 		}
 	}
 	return s.Limits.validate()
+}
+
+// hotFor refuses a task's spec that the hot child made from warm could not run as its
+// own stage two would: a child is made for one filter, one module's cache entry and
+// memory limit (the compile vets against it), with every wall up.
+func (s wireSpec) hotFor(warm wireSpec) error {
+	switch {
+	case !s.Hot:
+		return fmt.Errorf("%w: a hot child's task must be a hot spec", ErrBadSpec)
+	case !bytes.Equal(s.Filter, warm.Filter):
+		return fmt.Errorf("%w: the task's seccomp filter is not the one this hot child installed", ErrBadSpec)
+	case s.Limits.MemoryBytes != warm.Limits.MemoryBytes:
+		return fmt.Errorf("%w: memory limit %d bytes, the hot child was made for %d", ErrBadSpec, s.Limits.MemoryBytes, warm.Limits.MemoryBytes)
+	case s.CacheDir != warm.CacheDir:
+		return fmt.Errorf("%w: cache entry %s, the hot child holds %s", ErrBadSpec, s.CacheDir, warm.CacheDir)
+	case s.Unsafe != (testhook.Unsafe{}) || s.AllowSpeculation != warm.AllowSpeculation:
+		return fmt.Errorf("%w: a hot child runs with every wall up and its own speculation policy", ErrBadSpec)
+	}
+	return nil
 }
 
 func encodeResult(r wireResult) []byte {
@@ -166,6 +193,29 @@ func readReport(r io.Reader) (*Posture, []byte, error) {
 		return nil, nil, err
 	}
 	return nil, append(head, rest...), nil
+}
+
+// appendFrame appends b to buf as one frame of the spec socket: its length as 4 bytes,
+// big-endian, then b.
+func appendFrame(buf, b []byte) []byte {
+	return append(binary.BigEndian.AppendUint32(buf, uint32(len(b))), b...)
+}
+
+// readFrame reads one frame from r, refusing one longer than limit before reading it.
+func readFrame(r io.Reader, limit uint32) ([]byte, error) {
+	var n [4]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, fmt.Errorf("frame length: %w", err)
+	}
+	size := binary.BigEndian.Uint32(n[:])
+	if size > limit {
+		return nil, fmt.Errorf("frame of %d bytes, limit %d", size, limit)
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("frame of %d bytes: %w", size, err)
+	}
+	return b, nil
 }
 
 // readCapped reads all of r, failing when it holds more than limit bytes.

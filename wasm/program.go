@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -72,6 +73,38 @@ func Compile(ctx context.Context, module []byte, cfg Config) (*Program, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// Prepare replaces, for the one Run to come, what Compile does not use: Args, Env, the
+// streams, OutputLimit, ClockResolution and BeforeGuest. A hot sandbox child compiles its
+// module before its task is known and learns these at the handoff. The rest of cfg is
+// Compile's work and must be what Compile had: Prepare refuses another memory limit,
+// preopens, cache or context watch, so that nothing vetted against one config runs under
+// another.
+func (p *Program) Prepare(cfg Config) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	old := p.cfg
+	switch {
+	case cfg.memoryLimit() != old.memoryLimit():
+		return fmt.Errorf("%w: memory limit %d bytes, compiled for %d", ErrConfig, cfg.memoryLimit(), old.memoryLimit())
+	case !slices.Equal(cfg.Preopens, old.Preopens):
+		return fmt.Errorf("%w: preopens %v, compiled with %v", ErrConfig, cfg.Preopens, old.Preopens)
+	case cfg.CacheDir != old.CacheDir || cfg.CloseOnContextDone != old.CloseOnContextDone:
+		return fmt.Errorf("%w: cache %q and context watch %t, compiled with %q and %t", ErrConfig,
+			cfg.CacheDir, cfg.CloseOnContextDone, old.CacheDir, old.CloseOnContextDone)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.closed:
+		return ErrClosed
+	case p.ran:
+		return ErrAlreadyRan
+	}
+	p.cfg = cfg
+	return nil
 }
 
 // vetError sorts vetModule's refusals: the memory cap, or a module we will not run.

@@ -55,6 +55,11 @@ type live struct {
 // host, at about 1.5 MiB of host memory per waiting child (bench/REPORT.md).
 const defaultWarmPool = 4
 
+// defaultHotModules is how many modules keep a hot child by default: the few a host runs
+// most, each child holding a uid and a cgroup as a pooled one does, and its module's
+// compiled code loaded besides (sandbox.Config.HotModules).
+const defaultHotModules = 4
+
 func parseFlags(args []string) (*config, error) {
 	fs := pflag.NewFlagSet("agentboxd", pflag.ContinueOnError)
 	c := &config{}
@@ -92,6 +97,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.sandbox.ChildBinary, "child-binary", "", "static agentbox-init of the same build to spawn tasks from (default: the one beside agentboxd, else agentboxd itself)")
 	fs.IntVar(&c.sandbox.WarmPool, "warm-pool", defaultWarmPool, "sandbox children kept ready for tasks, each in its namespaces and cgroup (0: start each when its task comes)")
 	fs.IntVar(&c.sandbox.WarmPoolRefill, "warm-pool-refill", 1, "warm pool children started at once to refill it")
+	fs.IntVar(&c.sandbox.HotModules, "hot-modules", defaultHotModules, "modules that keep a hot child ready for their next task: a sandbox child with the module's compiled code loaded, made after its second run (0: none)")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log JSON lines instead of text")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {

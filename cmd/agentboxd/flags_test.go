@@ -29,6 +29,8 @@ func TestParseFlags(t *testing.T) {
 		{name: "config file", args: []string{"--config", good}},
 		{name: "config below a task's least", args: []string{"--config", bad}, wantErr: "memory_budget"},
 		{name: "missing config", args: []string{"--config", filepath.Join(dir, "none.json")}, wantErr: "--config"},
+		{name: "no hot children", args: []string{"--hot-modules", "0"}},
+		{name: "hot modules not a number", args: []string{"--hot-modules", "many"}, wantErr: "--hot-modules"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,6 +44,12 @@ func TestParseFlags(t *testing.T) {
 				t.Fatal("no config")
 			}
 		})
+	}
+	if c, _ := parseFlags(nil); c.sandbox.HotModules != defaultHotModules || c.sandbox.WarmPool != defaultWarmPool {
+		t.Errorf("defaults: hot modules %d, warm pool %d; want %d and %d", c.sandbox.HotModules, c.sandbox.WarmPool, defaultHotModules, defaultWarmPool)
+	}
+	if c, _ := parseFlags([]string{"--hot-modules", "9"}); c.sandbox.HotModules != 9 {
+		t.Errorf("--hot-modules 9: sandbox.Config.HotModules %d", c.sandbox.HotModules)
 	}
 	c, _ := parseFlags([]string{"--config", good, "--slots", "3"})
 	if c.service.Slots != 7 || c.service.MemoryBudget != 1<<30 || c.service.MaxQueued != 50 {

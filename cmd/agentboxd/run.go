@@ -298,12 +298,11 @@ func (s *source) Memory() (uint64, uint64) {
 	return s.svc.Memory()
 }
 
-func (s *source) WarmPool() (size, ready int, failed int64) {
+func (s *source) Pool() metrics.PoolStats {
 	if s.sb == nil {
-		return 0, 0, 0
+		return metrics.PoolStats{}
 	}
-	p := s.sb.PoolStats()
-	return p.Size, p.Ready, p.Failed
+	return metrics.PoolStats(s.sb.PoolStats())
 }
 
 func (s *source) JetStream() metrics.JetStreamStats {

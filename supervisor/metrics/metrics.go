@@ -1,6 +1,7 @@
 // Package metrics is what agentboxd tells Prometheus: tasks and attempts by outcome, retries,
 // kills, rejections, queue wait / spawn / run latency, and gauges (queue depth, slots, memory
-// budget, JetStream) read from the service at scrape time.
+// budget, JetStream, the sandbox's warm pool and hot children) read from the service at
+// scrape time.
 //
 // Every series is registered on the Registerer the caller hands in, never on the default
 // registry, so a test or a second daemon in one process gets a clean set. Label values come

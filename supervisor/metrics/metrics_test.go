@@ -25,9 +25,7 @@ type fakeSource struct {
 	inUse, total  int
 	memIn, budget uint64
 	js            JetStreamStats
-	poolSize      int
-	poolReady     int
-	poolFailed    int64
+	pool          PoolStats
 }
 
 func (f *fakeSource) QueueDepth() map[string]int     { return f.depth }
@@ -35,7 +33,7 @@ func (f *fakeSource) Running() int                   { return f.running }
 func (f *fakeSource) Slots() (int, int)              { return f.inUse, f.total }
 func (f *fakeSource) Memory() (uint64, uint64)       { return f.memIn, f.budget }
 func (f *fakeSource) JetStream() JetStreamStats      { return f.js }
-func (f *fakeSource) WarmPool() (int, int, int64)    { return f.poolSize, f.poolReady, f.poolFailed }
+func (f *fakeSource) Pool() PoolStats                { return f.pool }
 func (f *fakeSource) withJetStreamDown() *fakeSource { f.js = JetStreamStats{}; return f }
 
 // busySource answers as a host with n tenants and a healthy JetStream.
@@ -45,7 +43,8 @@ func busySource(tenants int) *fakeSource {
 		depth[fmt.Sprintf("tenant-%02d", i)] = i * 3
 	}
 	return &fakeSource{
-		depth: depth, running: 3, inUse: 3, total: 8, memIn: 768 << 20, budget: 4 << 30, poolSize: 4, poolReady: 2, poolFailed: 1,
+		depth: depth, running: 3, inUse: 3, total: 8, memIn: 768 << 20, budget: 4 << 30,
+		pool: PoolStats{Size: 4, Ready: 2, Failed: 1, HotSize: 8, HotReady: 3, HotUsed: 17, HotFailed: 5},
 		js: JetStreamStats{OK: true, Streams: 2, Consumers: 5, Messages: 42, Bytes: 4096,
 			StorageBytes: 8192, MemoryBytes: 512, APIErrors: 1},
 	}
@@ -267,6 +266,18 @@ func TestSourceGauges(t *testing.T) {
 	src.depth = map[string]int{"acme": 4, "globex": 0}
 	_, reg := newTest(t, src, testBuild)
 	want := `
+# HELP agentbox_hot_children_ready Hot children waiting for a task of their module now.
+# TYPE agentbox_hot_children_ready gauge
+agentbox_hot_children_ready 3
+# HELP agentbox_hot_modules Module digests that may keep a hot child: a sandbox child with the module's code loaded, ready for its next task.
+# TYPE agentbox_hot_modules gauge
+agentbox_hot_modules 8
+# HELP agentbox_hot_start_failures_total Hot children that could not be made ready.
+# TYPE agentbox_hot_start_failures_total counter
+agentbox_hot_start_failures_total 5
+# HELP agentbox_hot_tasks_total Tasks that ran in a hot child.
+# TYPE agentbox_hot_tasks_total counter
+agentbox_hot_tasks_total 17
 # HELP agentbox_jetstream_api_errors_total JetStream API calls that failed.
 # TYPE agentbox_jetstream_api_errors_total counter
 agentbox_jetstream_api_errors_total 1
@@ -321,6 +332,7 @@ agentbox_warm_pool_size 4
 agentbox_warm_pool_start_failures_total 1
 `
 	names := []string{
+		"agentbox_hot_children_ready", "agentbox_hot_modules", "agentbox_hot_start_failures_total", "agentbox_hot_tasks_total",
 		"agentbox_jetstream_api_errors_total", "agentbox_jetstream_bytes", "agentbox_jetstream_consumers",
 		"agentbox_jetstream_memory_bytes", "agentbox_jetstream_messages", "agentbox_jetstream_storage_bytes",
 		"agentbox_jetstream_streams", "agentbox_jetstream_up", "agentbox_memory_budget_bytes",

@@ -19,9 +19,21 @@ type Source interface {
 	Memory() (inUseBytes, budgetBytes uint64)
 	// JetStream is the state of the JetStream the daemon uses.
 	JetStream() JetStreamStats
-	// WarmPool is the sandbox's warm pool: children it keeps, those ready now, and the
-	// starts that failed.
-	WarmPool() (size, ready int, failed int64)
+	// Pool is the state of the sandbox's warm pool and of its hot children.
+	Pool() PoolStats
+}
+
+// PoolStats is the sandbox's warm pool and hot children. Its fields are those of
+// sandbox.PoolStats, in the same order, so one converts to the other.
+type PoolStats struct {
+	Size   int   // children the warm pool keeps
+	Ready  int   // warm pool children waiting for a task now
+	Failed int64 // warm pool children that could not be started, since the sandbox started
+
+	HotSize   int   // module digests that may keep a hot child (--hot-modules)
+	HotReady  int   // hot children waiting for a task of their module now
+	HotUsed   int64 // tasks that ran in a hot child, since the sandbox started
+	HotFailed int64 // hot children that could not be made ready, since the sandbox started
 }
 
 // JetStreamStats is JetStream's state as its monitor reports it. Its fields are those of
@@ -45,7 +57,8 @@ type sourceCollector struct {
 
 	queueDepth, running, slotsInUse, slots, memInUse, memBudget *prometheus.Desc
 
-	poolSize, poolReady, poolFailed *prometheus.Desc
+	poolSize, poolReady, poolFailed       *prometheus.Desc
+	hotSize, hotReady, hotUsed, hotFailed *prometheus.Desc
 
 	jsUp, jsStreams, jsConsumers, jsMessages, jsBytes, jsStorage, jsMemory, jsAPIErrors *prometheus.Desc
 }
@@ -71,6 +84,10 @@ func newSourceCollector(src Source) *sourceCollector {
 		poolSize:    desc("warm_pool_size", "Sandbox children the warm pool keeps ready for tasks."),
 		poolReady:   desc("warm_pool_ready", "Warm pool children waiting for a task now."),
 		poolFailed:  desc("warm_pool_start_failures_total", "Warm pool children that could not be started."),
+		hotSize:     desc("hot_modules", "Module digests that may keep a hot child: a sandbox child with the module's code loaded, ready for its next task."),
+		hotReady:    desc("hot_children_ready", "Hot children waiting for a task of their module now."),
+		hotUsed:     desc("hot_tasks_total", "Tasks that ran in a hot child."),
+		hotFailed:   desc("hot_start_failures_total", "Hot children that could not be made ready."),
 	}
 }
 
@@ -84,7 +101,7 @@ func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.queueDepth, c.running, c.slotsInUse, c.slots, c.memInUse, c.memBudget,
 		c.jsUp, c.jsStreams, c.jsConsumers, c.jsMessages, c.jsBytes, c.jsStorage, c.jsMemory, c.jsAPIErrors,
-		c.poolSize, c.poolReady, c.poolFailed,
+		c.poolSize, c.poolReady, c.poolFailed, c.hotSize, c.hotReady, c.hotUsed, c.hotFailed,
 	} {
 		ch <- d
 	}
@@ -93,6 +110,7 @@ func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect reads the Source once per scrape.
 func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	c.collectScheduler(ch)
+	c.collectPool(ch, c.src.Pool())
 	c.collectJetStream(ch, c.src.JetStream())
 }
 
@@ -108,10 +126,17 @@ func (c *sourceCollector) collectScheduler(ch chan<- prometheus.Metric) {
 	memInUse, budget := c.src.Memory()
 	ch <- gauge(c.memInUse, float64(memInUse))
 	ch <- gauge(c.memBudget, float64(budget))
-	size, ready, failed := c.src.WarmPool()
-	ch <- gauge(c.poolSize, float64(size))
-	ch <- gauge(c.poolReady, float64(ready))
-	ch <- prometheus.MustNewConstMetric(c.poolFailed, prometheus.CounterValue, float64(failed))
+}
+
+// collectPool sends the warm pool's and the hot children's state.
+func (c *sourceCollector) collectPool(ch chan<- prometheus.Metric, p PoolStats) {
+	ch <- gauge(c.poolSize, float64(p.Size))
+	ch <- gauge(c.poolReady, float64(p.Ready))
+	ch <- counter(c.poolFailed, float64(p.Failed))
+	ch <- gauge(c.hotSize, float64(p.HotSize))
+	ch <- gauge(c.hotReady, float64(p.HotReady))
+	ch <- counter(c.hotUsed, float64(p.HotUsed))
+	ch <- counter(c.hotFailed, float64(p.HotFailed))
 }
 
 // collectJetStream sends JetStream's health, and its figures only when it answered.
@@ -127,10 +152,15 @@ func (c *sourceCollector) collectJetStream(ch chan<- prometheus.Metric, js JetSt
 	ch <- gauge(c.jsBytes, float64(js.Bytes))
 	ch <- gauge(c.jsStorage, float64(js.StorageBytes))
 	ch <- gauge(c.jsMemory, float64(js.MemoryBytes))
-	ch <- prometheus.MustNewConstMetric(c.jsAPIErrors, prometheus.CounterValue, float64(js.APIErrors))
+	ch <- counter(c.jsAPIErrors, float64(js.APIErrors))
 }
 
 // gauge makes one scrape-time gauge sample.
 func gauge(d *prometheus.Desc, v float64, labels ...string) prometheus.Metric {
 	return prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+// counter makes one scrape-time counter sample, of a count the Source keeps.
+func counter(d *prometheus.Desc, v float64) prometheus.Metric {
+	return prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
 }

@@ -35,19 +35,23 @@ func BenchmarkDaemonHotGoModule(b *testing.B) { benchDaemon(b, helloGo, "hello")
 
 func benchDaemon(b *testing.B, module, want string) {
 	bin := agentboxBinary(b)
-	// The daemon as it ships (its warm pool) and one without the pool, side by side.
-	pooled, cold := startDaemon(b, filepath.Dir(bin)), startDaemon(b, filepath.Dir(bin), "--warm-pool", "0")
+	// The daemon as it ships (its warm pool and hot children), one without hot children and
+	// one with neither, side by side.
 	type way struct {
 		d              *daemon
 		c              *client.Client
 		digest         string
 		verdict, guest *series
+		cpuKey         string
+		cpu0           time.Duration
 	}
-	ways := []*way{
-		{d: pooled, verdict: &series{key: "daemon-verdict", name: "agentboxd submit→verdict"},
-			guest: &series{key: "daemon-guest-start", name: "agentboxd submit→guest start"}},
-		{d: cold, verdict: &series{key: "daemon-nopool-verdict", name: "agentboxd --warm-pool 0 submit→verdict"},
-			guest: &series{key: "daemon-nopool-guest-start", name: "agentboxd --warm-pool 0 submit→guest start"}},
+	var ways []*way
+	for _, v := range []struct{ key, flags string }{{"daemon", ""}, {"daemon-nohot", "--hot-modules 0"}, {"daemon-nopool", "--warm-pool 0 --hot-modules 0"}} {
+		name := strings.TrimSpace("agentboxd " + v.flags)
+		ways = append(ways, &way{d: startDaemon(b, filepath.Dir(bin), strings.Fields(v.flags)...),
+			verdict: &series{key: v.key + "-verdict", name: name + " submit→verdict"},
+			guest:   &series{key: v.key + "-guest-start", name: name + " submit→guest start"},
+			cpuKey:  v.key + "-cpu-ms/task"})
 	}
 	for _, w := range ways {
 		w.c = w.d.client(b)
@@ -68,36 +72,46 @@ func benchDaemon(b *testing.B, module, want string) {
 			w.guest.add(a.FirstOutputAt.Sub(final.CreatedAt), -1)
 		}
 	}
-	run := execRunner("run", "agentbox run", want, bin, "run", "--cache-dir", pooled.cacheDir(), module)
+	run := execRunner("run", "agentbox run", want, bin, "run", "--cache-dir", ways[0].d.cacheDir(), module)
 	for _, w := range ways {
+		// The warm-up: the compile, the cache's first read, and the second run after which
+		// a digest has a hot child.
 		submit(w)
-		w.verdict.wall, w.guest.wall = nil, nil // the warm-up
+		submit(w)
+		w.verdict.wall, w.guest.wall = nil, nil
 	}
 	run.probe()
 	if run.why != "" {
 		b.Fatal(run.why)
 	}
-	// Each daemon's CPU over the whole run, divided by its tasks: the pooled one's includes
-	// its refill (the children still waiting at the end are the pool's, started in the run,
-	// not counted: only reaped children are).
-	cpu0 := []time.Duration{pooled.cpu(b), cold.cpu(b)}
+	// Each daemon's CPU over the whole run, divided by its tasks: a pooled or hot one's
+	// includes its refill (the children still waiting at the end were started in the run
+	// but are not counted: only reaped children are).
+	for _, w := range ways {
+		w.cpu0 = w.d.cpu(b)
+	}
 	b.ResetTimer()
 	for range b.N {
-		submit(ways[0])
-		submit(ways[1])
+		for _, w := range ways {
+			submit(w)
+		}
 		run.sample(b)
 	}
 	b.StopTimer()
-	cpuPerTask := ms(pooled.cpu(b)-cpu0[0]) / float64(b.N)
-	coldCPU := ms(cold.cpu(b)-cpu0[1]) / float64(b.N)
-	ss := []*series{ways[0].verdict, ways[0].guest, ways[1].verdict, ways[1].guest, run.series}
+	var ss []*series
+	extra := map[string]float64{}
+	for _, w := range ways {
+		cpu := ms(w.d.cpu(b)-w.cpu0) / float64(b.N)
+		b.ReportMetric(cpu, w.cpuKey)
+		extra[strings.NewReplacer("-", "_", "/", "_per_").Replace(w.cpuKey)] = cpu
+		ss = append(ss, w.verdict, w.guest)
+	}
+	ss = append(ss, run.series)
 	for _, s := range ss {
 		s.report(b)
 	}
-	b.ReportMetric(cpuPerTask, "daemon-cpu-ms/task")
-	b.ReportMetric(coldCPU, "daemon-nopool-cpu-ms/task")
 	b.ReportMetric(float64(quantile(ways[0].verdict.wall, 0.5))/float64(quantile(run.wall, 0.5)), "daemon/run-p50-ratio")
-	record(b, map[string]float64{"daemon_cpu_ms_per_task": cpuPerTask, "daemon_nopool_cpu_ms_per_task": coldCPU}, ss...)
+	record(b, extra, ss...)
 }
 
 // daemon is one agentboxd in a temporary dir.

@@ -52,7 +52,8 @@ func startLoaded(t *testing.T, n int, args ...string) *daemon {
 // their slots until cancelled, which must all be seen running together), then N of the
 // mixed kinds at once, checking every verdict and that each task ran exactly once; then
 // the daemon and the host must be back at their baseline: no process, cgroup, uid lock,
-// mount or scratch of any task left, goroutines, fds and busy threads within a few of before.
+// mount or scratch of any task left (an idle daemon holds its warm pool and its hot children
+// ready, nothing else), goroutines, fds and busy threads within a few of before.
 func TestLoadConcurrentAgents(t *testing.T) {
 	n := agents(t)
 	d := startLoaded(t, n)
@@ -66,7 +67,7 @@ func TestLoadConcurrentAgents(t *testing.T) {
 	heldAtPeak := runHolders(t, d, c, digests, "holders", n)
 	afterHolders := settle(t, d, "after the holders", idleAs(pre))
 	t.Logf("after %d holders: %s", n, afterHolders)
-	checkLocksFree(t, d, heldAtPeak, afterHolders.poolSize)
+	checkLocksFree(t, d, heldAtPeak, afterHolders)
 
 	runMixed(t, d, c, digests, "mixed", n)
 	final := settle(t, d, "after the mixed load", idleAs(pre))
@@ -97,32 +98,37 @@ func runMixed(t *testing.T, d *daemon, c *client.Client, digests map[string]stri
 func runHolders(t *testing.T, d *daemon, c *client.Client, digests map[string]string, run string, n int) []string {
 	t.Helper()
 	memBefore := memAvailable()
+	// The daemon is idle: every hot task counted from here on is a holder's, and no holder
+	// ends before the cancel.
+	hotBase := int64(d.metric("agentbox_hot_tasks_total"))
 	start := time.Now()
 	subs := submitAll(t, c, digests, run, n, func(int) kind { return holder })
 	// The gauge counts a task from its attempt's start, a moment before its child exists:
-	// the host must show the n guests too (children in stage two: the warm pool's wait in
-	// stage one).
+	// the host must show the n guests too, children running a task in stage two or in a
+	// hot child (census.running: a hot child's stage is "hot" whether it waits or runs,
+	// and the holder's module gets one from its second run on).
+	var peak sample
 	waitFor(t, d, fmt.Sprintf("%d running", n), 10*time.Minute, func() bool {
 		if d.metric("agentbox_running_tasks") < float64(n) {
 			return false
 		}
-		kids, _ := descendants(d.pid())
-		guests := 0
-		for _, p := range kids {
-			if sandboxStage(p) == "2" {
-				guests++
-			}
+		if cs, err := takeCensus(d); err != nil {
+			return false
+		} else if r, exact := cs.running(hotBase); !exact || r < n {
+			return false
 		}
-		return guests >= n
+		// The same state again, in full: a hot child may have got ready meanwhile.
+		peak = probe(d)
+		r, exact := peak.running(hotBase)
+		return exact && r >= n
 	})
 	launch := time.Since(start)
-	peak := probe(d)
 	running := countTasks(t, c, task.Filter{State: task.Running, Labels: map[string]string{"run": run}})
 	t.Logf("%d holders running at once %s after the first submit (%.1f ms per agent); at the peak: %s", n, launch.Round(time.Millisecond),
 		float64(launch.Microseconds())/1000/float64(n), peak)
 	t.Logf("host MemAvailable dropped %.1f MiB: %.2f MiB per live agent (the whole host: other work counts too)",
 		mib(memBefore-peak.memAvailKB), mib(memBefore-peak.memAvailKB)/float64(n))
-	assertPeak(t, n, running, peak)
+	assertPeak(t, n, running, peak, hotBase)
 	cancelAll(t, c, subs)
 	got := finals(t, d, c, run, n)
 	passed, failures := check(c, subs, got)
@@ -133,14 +139,17 @@ func runHolders(t *testing.T, d *daemon, c *client.Client, digests map[string]st
 
 // assertPeak checks that the n holders were really running together: listed running, and
 // each a live sandboxed process of the daemon's, in its own cgroup, with its own uid.
-func assertPeak(t *testing.T, n, running int, peak sample) {
+// hotBase is agentbox_hot_tasks_total before the holders (census.running).
+func assertPeak(t *testing.T, n, running int, peak sample, hotBase int64) {
 	t.Helper()
 	if running != n {
 		t.Errorf("%d holders listed running at the peak, want %d", running, n)
 	}
-	if peak.guests < n {
-		t.Errorf("%d guests below the daemon at the peak, want at least %d (one per task)", peak.guests, n)
+	if guests, exact := peak.running(hotBase); guests < n || !exact {
+		t.Errorf("%d guests below the daemon at the peak (%d in stage two, %d in hot children; %d hot children in all, %d of them ready; told apart exactly: %v), want at least %d (one per task)",
+			guests, peak.guests, peak.hotTasks-hotBase, peak.hot, peak.hotReady, exact, n)
 	}
+	t.Logf("at the peak %d holders ran in stage two, %d in hot children", peak.guests, peak.hotTasks-hotBase)
 	if g := groupNames(peak.cgroups); g < n {
 		t.Errorf("%d task cgroups at the peak, want at least %d", g, n)
 	}
@@ -198,15 +207,17 @@ func cancelAll(t *testing.T, c *client.Client, subs []submitted) {
 }
 
 // idleAs is the settled condition after a load: nothing of a task left, goroutines, fds
-// and busy threads within the slack of pre.
+// (but those the children it holds account for: see sample.ownFDs) and busy threads
+// within the slack of pre.
 func idleAs(pre sample) func(sample) []string {
 	return func(s sample) []string {
 		bad := s.leftovers()
 		if s.goroutines > pre.goroutines+slackGoroutines {
 			bad = append(bad, fmt.Sprintf("goroutines %d, baseline %d (+%d allowed)", s.goroutines, pre.goroutines, slackGoroutines))
 		}
-		if s.fds > pre.fds+slackFDs {
-			bad = append(bad, fmt.Sprintf("fds %d, baseline %d (+%d allowed)", s.fds, pre.fds, slackFDs))
+		if s.ownFDs() > pre.ownFDs()+slackFDs {
+			bad = append(bad, fmt.Sprintf("fds %d besides the %d its children hold, baseline %d besides %d (+%d allowed)",
+				s.ownFDs(), s.childFDs, pre.ownFDs(), pre.childFDs, slackFDs))
 		}
 		if s.busyThreads > pre.busyThreads+slackBusy {
 			bad = append(bad, fmt.Sprintf("%d threads busy in a system call, baseline %d (+%d allowed)", s.busyThreads, pre.busyThreads, slackBusy))
@@ -249,9 +260,9 @@ func describe(pids []int) string {
 
 // checkLocksFree asks the kernel whether each uid lock held at the peak can be taken now;
 // one that cannot must be held by some other agentbox, or by this daemon for a child of
-// its warm pool (pool of them at most: uids are taken lowest first, so the pool's refill
-// takes some of the peak's).
-func checkLocksFree(t *testing.T, d *daemon, names []string, pool int) {
+// its warm pool or a hot child (idle.held() of them at most: uids are taken lowest first,
+// so the pool's refill and the hot children take some of the peak's).
+func checkLocksFree(t *testing.T, d *daemon, names []string, idle sample) {
 	t.Helper()
 	busy := 0
 	for _, name := range names {
@@ -265,8 +276,9 @@ func checkLocksFree(t *testing.T, d *daemon, names []string, pool int) {
 	}
 	if busy > 0 {
 		held, _ := heldLocks([]int{d.pid()})
-		if len(held) > pool {
-			t.Errorf("uid locks still held by the daemon: %v, more than its warm pool's %d", held, pool)
+		if len(held) > idle.held() {
+			t.Errorf("uid locks still held by the daemon: %v, more than one for each of its warm pool's %d children and its %d hot children",
+				held, idle.poolReady, idle.hotReady)
 		}
 		t.Logf("%d of the %d uid locks of the peak are held by other processes now", busy, len(names))
 	}

@@ -20,20 +20,16 @@ const slotLockDir = "/run/agentbox/uid-locks"
 
 // sample is what the daemon process and the host show of it at one moment.
 type sample struct {
+	census
 	at          time.Time
-	goroutines  int   // go_goroutines from /metrics
 	fds         int   // entries of /proc/PID/fd
+	childFDs    int   // of which its children's (childFDs)
 	threads     int   // Threads of /proc/PID/status
 	busyThreads int   // of which in a system call that is no idle wait, or running (threadsInWait)
 	inWait      int   // of those, blocked in waitid or wait4 (none: the sandbox waits in the poller)
 	rssKB       int64 // VmRSS
 	hwmKB       int64 // VmHWM: the peak RSS so far
-	children    []int // every descendant process of the daemon
-	waiting     int   // of which sandbox children in stage one (the warm pool's wait for a task there)
-	guests      int   // of which sandbox children in stage two (running a guest)
-	poolSize    int   // agentbox_warm_pool_size
-	poolReady   int   // agentbox_warm_pool_ready
-	childTasks  int   // their threads, all told (what a pids limit on the daemon's unit counts)
+	childTasks  int   // the children's threads, all told (what a pids limit on the daemon's unit counts)
 	cgroups     []string
 	locks       []string // uid lock files held by the daemon or a descendant
 	mounts      int      // lines of the daemon's mountinfo
@@ -43,12 +39,71 @@ type sample struct {
 	stateBytes  int64    // JetStream's file store
 }
 
+// census is the daemon's children by stage, with what one scrape of /metrics said just
+// before they were counted: a child that got ready meanwhile is seen in its stage before
+// the gauge counts it, never the other way round.
+type census struct {
+	goroutines int // go_goroutines
+	poolMetrics
+	children []int // every descendant process of the daemon
+	waiting  int   // of which sandbox children in stage one: the warm pool's, or a hot child still warming
+	guests   int   // of which sandbox children in stage two: running a task in a child started or pooled for it
+	hot      int   // of which hot children (stage "hot"): waiting for a task of their module, or running one
+}
+
+// poolMetrics is what /metrics says of the sandbox's warm pool and hot children.
+type poolMetrics struct {
+	poolSize, poolReady int   // agentbox_warm_pool_size, agentbox_warm_pool_ready
+	hotSize, hotReady   int   // agentbox_hot_modules, agentbox_hot_children_ready
+	hotTasks, hotFailed int64 // agentbox_hot_tasks_total, agentbox_hot_start_failures_total
+}
+
+// held is how many children an idle daemon holds: its warm pool's and its hot children
+// ready, each with a cgroup and a uid lock of its own.
+func (p poolMetrics) held() int { return p.poolReady + p.hotReady }
+
+// takeCensus scrapes /metrics, then counts the daemon's children by stage.
+func takeCensus(d *daemon) (census, error) {
+	d.t.Helper()
+	body := d.metrics()
+	c := census{goroutines: int(metricSum(body, "go_goroutines")), poolMetrics: poolMetrics{
+		poolSize: int(metricSum(body, "agentbox_warm_pool_size")), poolReady: int(metricSum(body, "agentbox_warm_pool_ready")),
+		hotSize: int(metricSum(body, "agentbox_hot_modules")), hotReady: int(metricSum(body, "agentbox_hot_children_ready")),
+		hotTasks: int64(metricSum(body, "agentbox_hot_tasks_total")), hotFailed: int64(metricSum(body, "agentbox_hot_start_failures_total")),
+	}}
+	var err error
+	if c.children, err = descendants(d.pid()); err != nil {
+		return c, err
+	}
+	for _, p := range c.children {
+		switch sandboxStage(p) {
+		case "1":
+			c.waiting++
+		case "2":
+			c.guests++
+		case "hot":
+			c.hot++
+		}
+	}
+	return c, nil
+}
+
+// running counts the children running a task: in stage two, or in a hot child. A hot
+// child's argv says "hot" whether it waits for its task or runs it, so those running one
+// are told by agentbox_hot_tasks_total: hotBase is its value before the tasks running now
+// began, and none of these may have ended since (the holders, until they are cancelled).
+// exact is false while a hot child is neither ready nor running a counted task (still
+// loading its module, or taken for a task not yet handed to it): count again later.
+func (c census) running(hotBase int64) (n int, exact bool) {
+	inHot := int(c.hotTasks - hotBase)
+	return c.guests + inHot, c.hot == c.hotReady+inHot
+}
+
 // probe takes a sample of d.
 func probe(d *daemon) sample {
 	d.t.Helper()
 	pid := d.pid()
-	s := sample{at: time.Now(), goroutines: int(d.metric("go_goroutines")),
-		poolSize: int(d.metric("agentbox_warm_pool_size")), poolReady: int(d.metric("agentbox_warm_pool_ready"))}
+	s := sample{at: time.Now()}
 	var errs []error
 	note := func(err error) {
 		if err != nil {
@@ -56,23 +111,18 @@ func probe(d *daemon) sample {
 		}
 	}
 	var err error
+	s.census, err = takeCensus(d)
+	note(err)
 	s.fds, err = countDir(fmt.Sprintf("/proc/%d/fd", pid))
 	note(err)
+	// Every child waiting for its task holds its spec socket in the daemon; a running one
+	// has had its spec, and the socket is closed (an idle daemon runs none).
+	s.childFDs = childFDs(pid, s.children, s.waiting+s.hot)
 	st, err := procStatus(pid)
 	note(err)
 	s.threads, s.rssKB, s.hwmKB = int(st["Threads"]), st["VmRSS"], st["VmHWM"]
 	s.inWait, s.busyThreads = threadsInWait(pid)
-	s.children, err = descendants(pid)
-	note(err)
 	s.childTasks = threadsOf(s.children)
-	for _, p := range s.children {
-		switch sandboxStage(p) {
-		case "1":
-			s.waiting++
-		case "2":
-			s.guests++
-		}
-	}
 	s.cgroups, err = taskCgroups(pid)
 	note(err)
 	s.locks, err = heldLocks(append([]int{pid}, s.children...))
@@ -88,9 +138,19 @@ func probe(d *daemon) sample {
 	return s
 }
 
+// ownFDs are the daemon's descriptors but those it holds for its children: what the leak
+// checks compare, since an idle daemon holds a few for each of its hot children, and how
+// many hot children it keeps changes with the modules run.
+func (s sample) ownFDs() int { return s.fds - s.childFDs }
+
 func (s sample) String() string {
-	return fmt.Sprintf("goroutines %d, fds %d, threads %d (%d busy), RSS %.1f MiB (peak %.1f MiB), children %d (%d threads; %d in stage one, %d guests), warm pool %d of %d ready, cgroups %d, held uid locks %d, mounts %d, scratch %d, JetStream store %.1f MiB",
-		s.goroutines, s.fds, s.threads, s.busyThreads, mib(s.rssKB), mib(s.hwmKB), len(s.children), s.childTasks, s.waiting, s.guests, s.poolReady, s.poolSize,
+	return fmt.Sprintf("goroutines %d, fds %d (%d for its children), threads %d (%d busy), RSS %.1f MiB (peak %.1f MiB), "+
+		"children %d (%d threads; %d in stage one, %d in stage two, %d hot), warm pool %d of %d ready, "+
+		"hot children %d ready of %d modules (%d tasks ran hot, %d failed to start), "+
+		"cgroups %d, held uid locks %d, mounts %d, scratch %d, JetStream store %.1f MiB",
+		s.goroutines, s.fds, s.childFDs, s.threads, s.busyThreads, mib(s.rssKB), mib(s.hwmKB),
+		len(s.children), s.childTasks, s.waiting, s.guests, s.hot, s.poolReady, s.poolSize,
+		s.hotReady, s.hotSize, s.hotTasks, s.hotFailed,
 		len(s.cgroups), len(s.locks), s.mounts, len(s.scratch), float64(s.stateBytes)/(1<<20))
 }
 
@@ -121,9 +181,12 @@ func threadsInWait(pid int) (inWait, busy int) {
 }
 
 // leftovers lists what no idle daemon may hold: processes, cgroups, locks, mounts under
-// the test dir, scratch. An idle daemon's warm pool is full, and its children are all it
-// holds: each waiting in stage one, with a cgroup and a uid lock of its own. Empty when
-// clean.
+// the test dir, scratch. An idle daemon's warm pool is full, and it holds exactly its
+// children: the warm pool's, each waiting in stage one, and its hot children ready
+// (agentbox_hot_children_ready), each waiting in stage "hot"; every one has a cgroup and a
+// uid lock of its own. Right after a task a hot child may still be warming (in stage one,
+// or in stage "hot" loading its module, not ready yet): that daemon is not idle yet.
+// Empty when clean.
 func (s sample) leftovers() []string {
 	var out []string
 	add := func(what string, n int, detail any) {
@@ -134,21 +197,31 @@ func (s sample) leftovers() []string {
 	if s.poolReady != s.poolSize {
 		out = append(out, fmt.Sprintf("warm pool %d of %d ready", s.poolReady, s.poolSize))
 	}
-	if s.waiting != s.poolSize || len(s.children) != s.waiting {
-		out = append(out, fmt.Sprintf("%d child processes, %d of them waiting in stage one, want only the warm pool's %d: %v", len(s.children), s.waiting, s.poolSize, s.children))
+	if s.hotReady > s.hotSize {
+		out = append(out, fmt.Sprintf("%d hot children ready, more than the %d modules that may keep one", s.hotReady, s.hotSize))
 	}
-	if g := groupNames(s.cgroups); g != s.poolSize {
-		out = append(out, fmt.Sprintf("%d task cgroups, want the warm pool's %d: %v", g, s.poolSize, s.cgroups))
+	if s.waiting != s.poolReady {
+		out = append(out, fmt.Sprintf("%d children in stage one, want the warm pool's %d ready (more: a hot child still warming, or a pooled child the pool lost)", s.waiting, s.poolReady))
 	}
-	if len(s.locks) != s.poolSize {
-		out = append(out, fmt.Sprintf("%d held uid locks, want the warm pool's %d: %v", len(s.locks), s.poolSize, s.locks))
+	if s.hot != s.hotReady {
+		out = append(out, fmt.Sprintf("%d hot children, want the %d ready (more: one still loading its module, running a task, or lost by the sandbox)", s.hot, s.hotReady))
+	}
+	add("guests in stage two", s.guests, "want none")
+	if len(s.children) != s.held() {
+		out = append(out, fmt.Sprintf("%d child processes, want only the warm pool's %d and the %d hot children ready: %v", len(s.children), s.poolReady, s.hotReady, s.children))
+	}
+	if g := groupNames(s.cgroups); g != s.held() {
+		out = append(out, fmt.Sprintf("%d task cgroups, want one for each of the warm pool's %d children and the %d hot children ready: %v", g, s.poolReady, s.hotReady, s.cgroups))
+	}
+	if len(s.locks) != s.held() {
+		out = append(out, fmt.Sprintf("%d held uid locks, want one for each of the warm pool's %d children and the %d hot children ready: %v", len(s.locks), s.poolReady, s.hotReady, s.locks))
 	}
 	add("mounts under the test dir", len(s.ownMounts), s.ownMounts)
 	add("scratch dirs", len(s.scratch), s.scratch)
 	return out
 }
 
-// sandboxStage is the stage of a sandbox child ("1", "2"), from its argv (sandbox's
+// sandboxStage is the stage of a sandbox child ("1", "2", "hot"), from its argv (sandbox's
 // childArgs: agentbox-sandbox __agentbox_init__ STAGE); "" for any other process.
 func sandboxStage(pid int) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
@@ -165,6 +238,61 @@ func sandboxStage(pid int) string {
 func countDir(dir string) (int, error) {
 	es, err := os.ReadDir(dir)
 	return len(es), err
+}
+
+// childFDs counts the descriptors of pid that are its children's: its end of each pipe a
+// child holds the other end of (the same inode, the other access mode: a descriptor the
+// daemon inherited and passed on to stage one is not one), each uid lock file, and the
+// spec socket of each of the specs children waiting for a task (sandbox's child.spec, one
+// each: a socket's peer is not in /proc).
+func childFDs(pid int, children []int, specs int) int {
+	ends := map[string]int{} // pipe inode -> the access modes children hold it in, as bits
+	for _, c := range children {
+		for _, f := range fdsOf(c) {
+			if strings.HasPrefix(f.link, "pipe:") {
+				ends[f.link] |= 1 << f.mode
+			}
+		}
+	}
+	n := specs
+	for _, f := range fdsOf(pid) {
+		if ends[f.link]&^(1<<f.mode) != 0 || strings.HasPrefix(f.link, slotLockDir+"/") {
+			n++
+		}
+	}
+	return n
+}
+
+// fd is one descriptor: what it points to ("pipe:[123]", a path) and its access mode
+// (O_RDONLY, O_WRONLY or O_RDWR).
+type fd struct {
+	link string
+	mode int
+}
+
+// fdsOf lists the descriptors of pid; none for a process gone meanwhile.
+func fdsOf(pid int) []fd {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	es, _ := os.ReadDir(dir)
+	var out []fd
+	for _, e := range es {
+		l, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, e.Name()))
+		if err != nil {
+			continue
+		}
+		// "flags:\t0100001": octal, the access mode in the low two bits.
+		for _, line := range strings.Split(string(info), "\n") {
+			if v, ok := strings.CutPrefix(line, "flags:"); ok {
+				flags, _ := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+				out = append(out, fd{link: l, mode: int(flags & unix.O_ACCMODE)})
+			}
+		}
+	}
+	return out
 }
 
 // procStatus returns the numeric fields of /proc/PID/status (kB for the Vm ones).

@@ -113,7 +113,7 @@ func checkGrowth(t *testing.T, samples []sample) {
 		get  func(sample) int64
 	}{
 		{"RSS kB", growRSSKB, func(s sample) int64 { return s.rssKB }},
-		{"fds", growFDs, func(s sample) int64 { return int64(s.fds) }},
+		{"fds (but its children's)", growFDs, func(s sample) int64 { return int64(s.ownFDs()) }},
 		{"goroutines", growGoroutine, func(s sample) int64 { return int64(s.goroutines) }},
 	}
 	var threads []int

@@ -202,14 +202,17 @@ func writeGoExample(w io.Writer, d data) {
 func writeDaemon(w io.Writer, d data) {
 	fmt.Fprintf(w, "## Through agentboxd: submit→guest start and submit→verdict (%s, %s)\n\n", benchDaemon, benchHotGo)
 	fmt.Fprintf(w, "Submit over the unix socket, then a long-poll wait for the final record, interleaved with `agentbox run` "+
-		"of the same module (same agentbox-init, same compile cache), and a second daemon without its warm pool "+
-		"(`--warm-pool 0`: every task's child started when the task comes). Guest start is the guest's first stdout byte as the "+
-		"attempt records it. The daemon's CPU per task is its own and its reaped children's, over the run.\n\n")
+		"of the same module (same agentbox-init, same compile cache), a second daemon without hot children "+
+		"(`--hot-modules 0`: its warm pool only) and a third with neither (`--warm-pool 0 --hot-modules 0`: every "+
+		"task's child started when the task comes). Each module ran twice in each daemon before the timed runs, so "+
+		"that it has its hot child. Guest start is the guest's first stdout byte as the attempt records it. The "+
+		"daemon's CPU per task is its own and its reaped children's, over the run.\n\n")
 	fmt.Fprintf(w, "| module | runs | submit→guest start p50 / p99 ms | submit→verdict p50 / p99 ms | agentbox run p50 / p99 ms | daemon ÷ run, p50 | daemon CPU/task ms |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, b := range []struct{ name, module string }{{benchDaemon, "hello.wasm (WAT)"}, {benchHotGo, "examples/hello (Go, cached)"}} {
 		for _, way := range []struct{ prefix, label, cpu string }{
 			{"daemon-", "", "daemon-cpu-ms/task"},
-			{"daemon-nopool-", ", `--warm-pool 0`", "daemon-nopool-cpu-ms/task"},
+			{"daemon-nohot-", ", `--hot-modules 0`", "daemon-nohot-cpu-ms/task"},
+			{"daemon-nopool-", ", `--warm-pool 0 --hot-modules 0`", "daemon-nopool-cpu-ms/task"},
 		} {
 			g, ok1 := d.record(b.name, way.prefix+"guest-start")
 			v, ok2 := d.record(b.name, way.prefix+"verdict")
