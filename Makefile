@@ -62,6 +62,9 @@ test-unit: build
 	# (privtest.WarmPool): each wall shown for a child started for its task and for one
 	# that waited for it.
 	AGENTBOX_TEST_WARM_POOL=2 $(GO) test -count=1 ./sandbox/ ./test/security/
+	# And the security suite a third time, every task it can in a hot child made for it
+	# (privtest.Hot): past its exec and behind its filter before the task came.
+	AGENTBOX_TEST_HOT=1 $(GO) test -count=1 ./test/security/
 	# The load test alone: 120 agents at once would starve the timing-sensitive tests of
 	# other packages that go test runs beside it.
 	$(GO) test -count=1 ./test/load/

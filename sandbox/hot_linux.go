@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/agentbox/agentbox/internal/testhook"
+	"github.com/agentbox/agentbox/outcome"
 )
 
 // hot keeps, for the most run modules, one child each that has gone further than
@@ -39,6 +40,9 @@ type hot struct {
 	warming map[hotKey]*child // so does each of these; nil until the child is started
 	runs    map[hotKey]int    // runs seen per key, halved every hotAging runs
 	counted int               // runs since the last halving
+	// broken keys had a child fail to load (a module whose initial memory passes its
+	// limit, say): not warmed again until the next halving forgets them.
+	broken map[hotKey]bool
 	closed  bool
 
 	wg           sync.WaitGroup
@@ -60,7 +64,8 @@ func newHot(sb *Sandbox, size int) *hot {
 	if size == 0 || sb.cache == nil {
 		return nil
 	}
-	return &hot{sb: sb, size: size, ready: map[hotKey]*child{}, warming: map[hotKey]*child{}, runs: map[hotKey]int{}}
+	return &hot{sb: sb, size: size, ready: map[hotKey]*child{}, warming: map[hotKey]*child{}, runs: map[hotKey]int{},
+		broken: map[hotKey]bool{}}
 }
 
 // hotKey returns the task's key, and false when the task cannot run in a hot child: it
@@ -108,6 +113,7 @@ func (h *hot) ran(k hotKey, module []byte, w wireSpec) {
 	h.runs[k]++
 	if h.counted++; h.counted >= hotAging {
 		h.counted = 0
+		clear(h.broken)
 		for r, n := range h.runs {
 			if n < 2 {
 				delete(h.runs, r)
@@ -117,7 +123,7 @@ func (h *hot) ran(k hotKey, module []byte, w wireSpec) {
 		}
 	}
 	n := h.runs[k]
-	if _, warming := h.warming[k]; n < 2 || warming || h.ready[k] != nil {
+	if _, warming := h.warming[k]; n < 2 || warming || h.ready[k] != nil || h.broken[k] {
 		return
 	}
 	if len(h.ready)+len(h.warming) >= h.size {
@@ -150,6 +156,7 @@ func (h *hot) warmUp(k hotKey, module []byte, w wireSpec) {
 	if err != nil || h.closed {
 		if err != nil && !h.closed {
 			h.failed.Add(1)
+			h.broken[k] = true
 		}
 		if c != nil {
 			go c.release()
@@ -159,66 +166,130 @@ func (h *hot) warmUp(k hotKey, module []byte, w wireSpec) {
 	h.ready[k] = c
 }
 
-// warm starts a child for k and hands it the module with k's cache entry, then waits
-// until its stage two says the code is loaded. The entry is held shared meanwhile, so
-// that no eviction takes it from under the load.
+// warm makes a hot child for k from k's cache entry, held shared until the child has
+// loaded it, so that no eviction takes it from under the load.
 func (h *hot) warm(k hotKey, module []byte, w wireSpec) (*child, error) {
 	code := h.sb.cache.held(k.digest)
 	if code == nil {
 		return nil, fmt.Errorf("hot child for %s: not in the cache", k.digest)
 	}
 	defer code.release()
-	c, err := h.sb.startChild(poolLimits, testhook.Unsafe{})
+	return h.sb.warmChild(module, hotSpec(w, code.dir, k.memory), func(c *child) bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if !h.closed {
+			h.warming[k] = c // close kills it, ending warmChild's wait
+		}
+		return !h.closed
+	})
+}
+
+// hotSpec is the spec a hot child is made with: w's filter, walls and payload, the
+// compiled code at dir (none for a payload without a module), the memory limit the code
+// is vetted against, and otherwise the pool's limits, which the task's replace at its
+// handoff. It has no args, env or anything else of a task.
+func hotSpec(w wireSpec, dir string, memory uint64) wireSpec {
+	lim := poolLimits
+	lim.MemoryBytes = memory
+	ws := wireSpec{Limits: lim, Filter: w.Filter, AllowSpeculation: w.AllowSpeculation, Payload: w.Payload,
+		Unsafe: w.Unsafe, Hot: true}
+	if dir != "" {
+		ws.CacheDir, ws.CacheMode = dir, cacheRO
+	}
+	return ws
+}
+
+// warmChild starts a child and hands it ws, then waits until its stage two says the
+// module is loaded (readyByte). register, if set, sees the child as soon as it exists
+// and may refuse it (the hot children are closing).
+func (sb *Sandbox) warmChild(module []byte, ws wireSpec, register func(*child) bool) (*child, error) {
+	c, err := sb.startChild(poolLimits, ws.Unsafe)
 	if err != nil {
 		return nil, err
 	}
-	h.mu.Lock()
-	closed := h.closed
-	if !closed {
-		h.warming[k] = c // close kills it, ending the wait below
-	}
-	h.mu.Unlock()
-	if closed {
+	if register != nil && !register(c) {
 		return c, errors.New("hot children closed")
 	}
-	lim := poolLimits
-	lim.MemoryBytes = k.memory
-	ws := wireSpec{Limits: lim, Filter: w.Filter, AllowSpeculation: w.AllowSpeculation,
-		CacheDir: code.dir, CacheMode: cacheRO, Hot: true}
 	specBytes, err := encodeSpec(ws)
 	if err != nil {
 		return c, err
 	}
-	t := &task{sb: h.sb, spec: Spec{Module: module}}
-	if err := t.handoff(c, ws, lim, specBytes, false); err != nil {
+	t := &task{sb: sb, spec: Spec{Module: module}}
+	if err := t.handoff(c, ws, ws.Limits, specBytes, false); err != nil {
 		return c, err
 	}
 	// The load is a cache read, well inside the compile's budget.
-	c.spec.SetReadDeadline(time.Now().Add(h.sb.cfg.Compile.Timeout))
+	c.spec.SetReadDeadline(time.Now().Add(sb.cfg.Compile.Timeout))
 	var b [1]byte
 	if _, err := io.ReadFull(c.spec, b[:]); err != nil || b[0] != readyByte {
-		return c, fmt.Errorf("hot child %d for %s did not load its module (%q, %v)", c.cmd.Process.Pid, k.digest, b[0], err)
+		if err == io.EOF {
+			err = errHotEnded // its stage two ended: the result pipe says why
+		}
+		return c, fmt.Errorf("hot child %d did not load its module (%q): %w", c.cmd.Process.Pid, b[0], err)
 	}
 	c.spec.SetReadDeadline(time.Time{})
 	return c, nil
 }
 
-// runHot runs the task in its module's hot child. ok is false when the child could not
-// take it (it died while it waited): the task then runs as if there had been none.
-func (t *task) runHot(ctx context.Context, c *child, k hotKey) (Result, bool) {
+// errHotEnded: a hot child's stage two ended before it was ready, having reported why (a
+// module its compile took but whose load the guest's limits refuse, e.g. an initial
+// memory above the memory limit).
+var errHotEnded = errors.New("it ended before it was ready")
+
+// runHot runs the task in a hot child, handing it w, the task's own hot spec. ok is false
+// when the child could not take it (it died while it waited): the task then runs as if
+// there had been none.
+func (t *task) runHot(ctx context.Context, c *child, w wireSpec) (Result, bool) {
 	t.began = time.Now()
 	t.deadline = t.began.Add(t.limits.Timeout)
-	w := t.wire()
-	w.CacheDir, w.CacheMode, w.Hot = t.sb.cache.entry(k.digest), cacheRO, true
 	if err := t.handoffHot(c, w); err != nil {
 		c.release()
 		return Result{}, false
 	}
 	defer c.release()
-	t.sb.hot.used.Add(1)
+	if t.sb.hot != nil {
+		t.sb.hot.used.Add(1)
+	}
 	res := t.supervise(ctx, c, t.limits, false)
 	res.Limits = t.limits
 	return res, true
+}
+
+// runInNewHot runs the task in a hot child made for it now (testhook.Hooks.Hot): its
+// module's compiled code first, as for any run, then a child warmed with it (or with the
+// payload alone), then the handoff a task taking a waiting hot child has.
+func (t *task) runInNewHot(ctx context.Context) Result {
+	w := t.wire()
+	if len(t.spec.Module) > 0 {
+		code, res, ok := t.compiled(ctx)
+		if !ok {
+			return res
+		}
+		defer code.release()
+		w.CacheDir, w.CacheMode = code.dir, cacheRO
+	}
+	c, err := t.sb.warmChild(t.spec.Module, hotSpec(w, w.CacheDir, t.limits.MemoryBytes), nil)
+	if errors.Is(err, errHotEnded) {
+		// What stopped the load is the task's verdict, as stageTwo's compile would give it.
+		t.began, t.deadline = time.Now(), time.Now().Add(t.limits.Timeout)
+		defer c.release()
+		res := t.supervise(ctx, c, t.limits, false)
+		res.Limits = t.limits
+		return res
+	}
+	if err != nil {
+		if c != nil {
+			c.release()
+		}
+		return t.result(outcome.SandboxError, err.Error())
+	}
+	w.Hot = true
+	res, ok := t.runHot(ctx, c, w)
+	if !ok {
+		return t.result(outcome.SandboxError, "the hot child made for the task died before its handoff")
+	}
+	res.Usage.CompileMS = t.compileMS
+	return res
 }
 
 // handoffHot gives a hot child its task: the limits into its cgroup and its rlimits

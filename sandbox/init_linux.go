@@ -44,7 +44,7 @@ func Init(opts ...InitOption) {
 	case stageGuest:
 		err = stageTwo(cfg)
 	case stageHot:
-		err = hotStage()
+		err = hotStage(cfg)
 	case stageProbe:
 		os.Exit(0) // `agentbox check`: the namespaces were created, nothing more to do
 	case stageSpeculation:
@@ -594,6 +594,10 @@ func guestResult(r wasm.Result) wireResult {
 		StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated}
 }
 
+// hotTaskFD is where a hot child's stage two keeps its task socket: above what the runtime
+// takes for itself before the task comes.
+const hotTaskFD = 16
+
 // hotStage is stage two of a hot child (wireSpec.Hot): with the same walls as stageTwo,
 // filter included, it loads its module's compiled code from the read-only cache before
 // any task exists, says so (readyByte) and waits on fdSpec for the task's spec. The task
@@ -602,10 +606,24 @@ func guestResult(r wasm.Result) wireResult {
 // cgroup and the rlimits (prlimit) before sending it, and the spec must be one this child
 // was made for (hotFor). The exec seal, the guest's first instruction and the one task
 // come after, as in stageTwo.
-func hotStage() error {
+func hotStage(cfg initConfig) error {
 	warm, module, err := readInputs(true)
 	if err != nil {
 		return err
+	}
+	// The task's socket moves out of the way, so that the runtime's own descriptors (the
+	// netpoller's, below) take the numbers they take in stageTwo, and the guest's process
+	// holds the very same set once the socket is closed.
+	sock, err := unix.FcntlInt(fdSpec, unix.F_DUPFD_CLOEXEC, hotTaskFD)
+	if err != nil {
+		return fmt.Errorf("hot child: move the task socket: %w", err)
+	}
+	unix.Close(fdSpec)
+	var payload Payload
+	if warm.Payload != "" {
+		if payload = cfg.payloads[warm.Payload]; payload == nil {
+			return fmt.Errorf("no native payload %q is registered in this binary", warm.Payload)
+		}
 	}
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("set not dumpable: %w", err)
@@ -615,17 +633,22 @@ func hotStage() error {
 		return err
 	}
 	ctx := context.Background()
-	prog, err := wasm.Compile(ctx, module, wasmConfig(warm))
-	module = nil // the compiled code is what stays
-	if err != nil {
-		// The supervisor sees the socket close without readyByte and discards this child.
-		return fmt.Errorf("hot child: load the module: %w", err)
+	var prog *wasm.Program
+	if payload == nil { // a payload stands for the guest: as in stageTwo, nothing is compiled
+		if prog, err = wasm.Compile(ctx, module, wasmConfig(warm)); err != nil {
+			// The verdict stageTwo's compile would give; the supervisor sees the socket
+			// close without readyByte and discards this child (or, in the security
+			// suite's hot mode, makes it the task's verdict).
+			report(compileFailure(err))
+			os.Exit(0)
+		}
 	}
-	if err := writeAll(fdSpec, []byte{readyByte}); err != nil {
+	module = nil // the compiled code is what stays
+	if err := writeAll(sock, []byte{readyByte}); err != nil {
 		return fmt.Errorf("hot child: say ready: %w", err)
 	}
-	raw, err := readFrame(fdReader(fdSpec), maxSpecBytes)
-	unix.Close(fdSpec) // the guest's process holds exactly the contract's descriptors
+	raw, err := readFrame(fdReader(sock), maxSpecBytes)
+	unix.Close(sock) // the guest's process holds exactly the contract's descriptors
 	if err != nil {
 		return fmt.Errorf("hot child: read the task: %w", err)
 	}
@@ -639,9 +662,17 @@ func hotStage() error {
 	runtime.GOMAXPROCS(goMaxProcs(spec.Limits))
 	debug.SetMemoryLimit(int64(goMemLimit(spec.Limits)))
 	watchCPU(spec.Limits)
-	cfg := wasmConfig(spec)
-	cfg.BeforeGuest = func() error { return sealExec(spec) }
-	if err := prog.Prepare(cfg); err != nil {
+	if payload != nil {
+		if err := sealExec(spec); err != nil {
+			return err
+		}
+		code := payload(spec.Args, os.Stdin, os.Stdout, os.Stderr)
+		report(exitResult(uint32(code)))
+		os.Exit(0)
+	}
+	wcfg := wasmConfig(spec)
+	wcfg.BeforeGuest = func() error { return sealExec(spec) }
+	if err := prog.Prepare(wcfg); err != nil {
 		return fmt.Errorf("hot child: %w", err)
 	}
 	report(guestResult(prog.Run(ctx)))

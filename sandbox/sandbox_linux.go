@@ -155,6 +155,9 @@ func (s *Sandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 // run gets the module's compiled code (from the cache, or by a sandboxed compile with its
 // own budget), then runs it with the guest's limits.
 func (t *task) run(ctx context.Context) Result {
+	if t.hooks.Hot && len(t.spec.Dirs) == 0 {
+		return t.runInNewHot(ctx)
+	}
 	if t.hooks.Payload != "" && len(t.spec.Module) == 0 {
 		// A native payload stands for a guest that escaped: there is no module to compile.
 		// With a module, the payload runs where that module's guest would, its compiled
@@ -165,7 +168,9 @@ func (t *task) run(ctx context.Context) Result {
 	if hotOK {
 		if c := t.sb.hot.take(key); c != nil {
 			t.sb.hot.ran(key, t.spec.Module, t.wire()) // its replacement warms beside it
-			if r, ok := t.runHot(ctx, c, key); ok {
+			w := t.wire()
+			w.CacheDir, w.CacheMode, w.Hot = t.sb.cache.entry(key.digest), cacheRO, true
+			if r, ok := t.runHot(ctx, c, w); ok {
 				return r
 			}
 			hotOK = false // counted: the run goes on in a child of its own

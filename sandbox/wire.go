@@ -106,9 +106,9 @@ func (s wireSpec) check() error {
 	case (s.CacheMode == cacheNone) != (s.CacheDir == ""):
 		return fmt.Errorf("%w: cache mode %q with cache dir %q", ErrBadSpec, s.CacheMode, s.CacheDir)
 	}
-	if s.Hot && (len(s.Dirs) > 0 || s.CacheMode != cacheRO || s.CompileOnly || s.Payload != "") {
-		return fmt.Errorf("%w: a hot child runs a cached module with no dirs, not %d dirs, cache mode %q, compile only %t, payload %q",
-			ErrBadSpec, len(s.Dirs), s.CacheMode, s.CompileOnly, s.Payload)
+	if s.Hot && (len(s.Dirs) > 0 || s.CompileOnly || (s.CacheMode != cacheRO && s.Payload == "")) {
+		return fmt.Errorf("%w: a hot child runs a module's compiled code (or a test's payload) with no dirs, not %d dirs, cache mode %q, compile only %t",
+			ErrBadSpec, len(s.Dirs), s.CacheMode, s.CompileOnly)
 	}
 	for _, d := range s.Dirs {
 		if d.HostPath == "" || d.GuestPath == "" {
@@ -120,7 +120,8 @@ func (s wireSpec) check() error {
 
 // hotFor refuses a task's spec that the hot child made from warm could not run as its
 // own stage two would: a child is made for one filter, one module's cache entry and
-// memory limit (the compile vets against it), with every wall up.
+// memory limit (the compile vets against it), and the walls it has up (every one, but in
+// the security suite's hot mode, testhook.Hooks.Hot).
 func (s wireSpec) hotFor(warm wireSpec) error {
 	switch {
 	case !s.Hot:
@@ -131,8 +132,8 @@ func (s wireSpec) hotFor(warm wireSpec) error {
 		return fmt.Errorf("%w: memory limit %d bytes, the hot child was made for %d", ErrBadSpec, s.Limits.MemoryBytes, warm.Limits.MemoryBytes)
 	case s.CacheDir != warm.CacheDir:
 		return fmt.Errorf("%w: cache entry %s, the hot child holds %s", ErrBadSpec, s.CacheDir, warm.CacheDir)
-	case s.Unsafe != (testhook.Unsafe{}) || s.AllowSpeculation != warm.AllowSpeculation:
-		return fmt.Errorf("%w: a hot child runs with every wall up and its own speculation policy", ErrBadSpec)
+	case s.Unsafe != warm.Unsafe || s.Payload != warm.Payload || s.AllowSpeculation != warm.AllowSpeculation:
+		return fmt.Errorf("%w: the task's walls, payload or speculation policy are not the ones this hot child was made with", ErrBadSpec)
 	}
 	return nil
 }

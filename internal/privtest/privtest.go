@@ -25,6 +25,22 @@ func WarmPool(t testing.TB) int {
 	return n
 }
 
+// Hot reports whether the sandbox and security suites run each task in a hot child made
+// for it (testhook.Hooks.Hot): AGENTBOX_TEST_HOT=1. make test runs the security suite once
+// so, besides its runs with and without a warm pool.
+func Hot(t testing.TB) bool {
+	t.Helper()
+	switch v := os.Getenv("AGENTBOX_TEST_HOT"); v {
+	case "", "0":
+		return false
+	case "1":
+		return true
+	default:
+		t.Fatalf("AGENTBOX_TEST_HOT=%q: want 1 or nothing", v)
+		return false
+	}
+}
+
 // RequireRoot skips t when not root, or fails it under AGENTBOX_REQUIRE_PRIVILEGED=1.
 func RequireRoot(t testing.TB) {
 	t.Helper()

@@ -33,6 +33,11 @@ type Hooks struct {
 	// OnStart, when set, is called with the child's host pid once it is inside its cgroup
 	// and before it may run anything (posture tests inspect it from outside).
 	OnStart func(pid int)
+	// Hot runs the task in a hot child made for it there and then, as the daemon's would be
+	// made after the module's second run, with the task's payload and Unsafe walls: the
+	// security suite's third mode (AGENTBOX_TEST_HOT), so that every wall is shown in a
+	// hot child too. A task with --dirs never runs in one, and runs as without the hook.
+	Hot bool
 }
 
 type key struct{}

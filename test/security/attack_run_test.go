@@ -79,12 +79,19 @@ func newSandboxWith(t *testing.T, cfg sandbox.Config) *sandbox.Sandbox {
 	return sb
 }
 
+// withHooks is testhook.With in the suite's mode: with privtest.Hot, every task runs in a
+// hot child made for it (one with --dirs runs as without).
+func withHooks(t testing.TB, ctx context.Context, h testhook.Hooks) context.Context {
+	h.Hot = privtest.Hot(t)
+	return testhook.With(ctx, h)
+}
+
 // runJob runs one task to its verdict. Its own limits bound it (every row sets a tighter
 // timeout where it needs one, and the compile has its budget); a hang of ours is the test
 // binary's -timeout to report, with every goroutine, never a wall-clock guess of ours.
 func runJob(t *testing.T, sb *sandbox.Sandbox, j job) sandbox.Result {
 	t.Helper()
-	res, err := sb.Run(testhook.With(context.Background(), j.hooks), j.Spec)
+	res, err := sb.Run(withHooks(t, context.Background(), j.hooks), j.Spec)
 	if err != nil {
 		t.Fatalf("Run refused the spec: %v", err)
 	}
@@ -99,7 +106,7 @@ func runCancelled(t *testing.T, sb *sandbox.Sandbox, j job) sandbox.Result {
 	defer cancel()
 	started, running := make(chan int, 1), make(chan string, 1)
 	go func() {
-		running <- stageTwoState(<-started)
+		running <- stageTwoState(<-started, privtest.Hot(t) && len(j.Dirs) == 0)
 		cancel()
 	}()
 	onStart := j.hooks.OnStart
@@ -109,7 +116,7 @@ func runCancelled(t *testing.T, sb *sandbox.Sandbox, j job) sandbox.Result {
 		}
 		started <- pid
 	}
-	res, err := sb.Run(testhook.With(ctx, j.hooks), j.Spec)
+	res, err := sb.Run(withHooks(t, ctx, j.hooks), j.Spec)
 	close(started) // OnStart is called within Run only: a task that never started reads pid 0
 	if err != nil {
 		t.Fatalf("Run refused the spec: %v", err)
@@ -315,7 +322,7 @@ func neighbour(t *testing.T, sb *sandbox.Sandbox, payload string, args []string,
 	done := make(chan sandbox.Result, 1)
 	hooks := testhook.Hooks{Payload: payload, Unsafe: unsafe, OnStart: func(pid int) { pidCh <- pid }}
 	go func() {
-		res, _ := sb.Run(testhook.With(ctx, hooks), sandbox.Spec{Args: append([]string{payload}, args...),
+		res, _ := sb.Run(withHooks(t, ctx, hooks), sandbox.Spec{Args: append([]string{payload}, args...),
 			Stdout: pw, Limits: sandbox.Limits{Timeout: time.Hour}})
 		pw.Close()
 		done <- res

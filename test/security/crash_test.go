@@ -47,7 +47,7 @@ func TestSupervisorCrash(t *testing.T) {
 	}
 	t.Cleanup(func() { cli.Process.Kill(); cli.Wait() })
 	child := findSandboxChild(t, cli.Process.Pid, &cliOut)
-	waitStageTwo(t, child)
+	waitStageTwo(t, child, false) // agentbox run has no hot children
 	groups := singleTaskGroups(t, view, cli.Process.Pid)
 	for _, dir := range groups {
 		if procs, err := readProcsFile(filepath.Join(dir, "cgroup.procs")); err != nil || len(procs) != 1 || procs[0] != child {

@@ -78,7 +78,7 @@ func TestGuestRunsBehindTwoFilters(t *testing.T) {
 	done := make(chan sandbox.Result, 1)
 	spec := sandbox.Spec{Module: sharedModule("echo.wasm")(t), Args: []string{"echo.wasm"}, Stdin: stdin, Stdout: out,
 		Limits: sandbox.Limits{Timeout: 2 * time.Minute}}
-	ctx := testhook.With(context.Background(), testhook.Hooks{OnStart: func(pid int) { pids <- pid }})
+	ctx := withHooks(t, context.Background(), testhook.Hooks{OnStart: func(pid int) { pids <- pid }})
 	go func() {
 		res, err := sb.Run(ctx, spec)
 		if err != nil {

@@ -120,7 +120,7 @@ func TestSandboxNotDumpable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := testhook.With(context.Background(), testhook.Hooks{Payload: "dumpable", Unsafe: tt.unsafe})
+			ctx := withHooks(t, context.Background(), testhook.Hooks{Payload: "dumpable", Unsafe: tt.unsafe})
 			res, err := sb.Run(ctx, sandbox.Spec{})
 			if err != nil || res.Outcome != outcome.OK {
 				t.Fatalf("run: %v, %s %q, stderr %q", err, res.Outcome, res.Message, res.Stderr)
@@ -167,7 +167,7 @@ func startIdle(t *testing.T, sb *sandbox.Sandbox, l sandbox.Limits) *idleTask {
 	spec := sandbox.Spec{Stdin: pr, Stdout: task.out, Limits: l}
 	hooks := testhook.Hooks{Payload: "idle", OnStart: func(pid int) { pids <- pid }}
 	go func() {
-		res, err := sb.Run(testhook.With(context.Background(), hooks), spec)
+		res, err := sb.Run(withHooks(t, context.Background(), hooks), spec)
 		if err != nil {
 			res = sandbox.Result{Outcome: outcome.SandboxError, Message: err.Error()}
 		}
@@ -179,7 +179,7 @@ func startIdle(t *testing.T, sb *sandbox.Sandbox, l sandbox.Limits) *idleTask {
 	case res := <-task.done:
 		t.Fatalf("task ended before it started: %s %q", res.Outcome, res.Message)
 	}
-	waitStageTwo(t, task.pid)
+	waitStageTwo(t, task.pid, privtest.Hot(t))
 	task.out.waitForOrEnd(t, postureReady, task.done)
 	task.uid = mappedID(t, task.pid, "uid_map")
 	return task
@@ -197,29 +197,39 @@ func (it *idleTask) finish(t *testing.T) {
 
 // waitStageTwo polls until the kernel shows the child past setup: its argv names stage two
 // ("agentbox-sandbox __agentbox_init__ 2", set by the execveat that ends stage one) and its
-// status says Seccomp 2 (filter mode), which the last setup step installs.
-func waitStageTwo(t *testing.T, pid int) {
+// status says Seccomp 2 (filter mode), which the last setup step installs. A hot child's
+// argv names stage "hot" from before its task came: it is past setup for the task once
+// the exec seal is stacked on its filter (Seccomp_filters 2), right before the guest.
+// hot says which kind of child it is (stageTwoState).
+func waitStageTwo(t *testing.T, pid int, hot bool) {
 	t.Helper()
-	if state := stageTwoState(pid); state != "" {
+	if state := stageTwoState(pid, hot); state != "" {
 		t.Fatalf("pid %d not in stage two: %s", pid, state)
 	}
 }
 
 // stageTwoState polls for stage two as waitStageTwo does: "" once there, else what it saw
-// when pid was gone or stateDeadline passed.
-func stageTwoState(pid int) string {
+// when pid was gone or stateDeadline passed. hot: the suite runs in hot children
+// (privtest.Hot), and only a hot child's stage two counts, so that a task the suite meant
+// for one cannot pass in another kind.
+func stageTwoState(pid int, hot bool) string {
 	deadline := time.Now().Add(stateDeadline)
 	for {
 		cmdline, errCmd := os.ReadFile(procPath(pid, "cmdline"))
 		status, errStatus := os.ReadFile(procPath(pid, "status"))
-		seccomp := ""
+		seccomp, filters := "", ""
 		for _, line := range strings.Split(string(status), "\n") {
 			if v, ok := strings.CutPrefix(line, "Seccomp:"); ok {
 				seccomp = strings.TrimSpace(v)
 			}
+			if v, ok := strings.CutPrefix(line, "Seccomp_filters:"); ok {
+				filters = strings.TrimSpace(v)
+			}
 		}
 		switch {
-		case string(cmdline) == "agentbox-sandbox\x00__agentbox_init__\x002\x00" && seccomp == "2":
+		case !hot && string(cmdline) == "agentbox-sandbox\x00__agentbox_init__\x002\x00" && seccomp == "2":
+			return ""
+		case hot && string(cmdline) == "agentbox-sandbox\x00__agentbox_init__\x00hot\x00" && seccomp == "2" && filters == "2":
 			return ""
 		case errCmd != nil || errStatus != nil || strings.Contains(string(status), "\nState:\tZ"):
 			return fmt.Sprintf("gone (%v)", errors.Join(errCmd, errStatus))

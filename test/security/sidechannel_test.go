@@ -65,7 +65,7 @@ func TestClocksHideHostUptime(t *testing.T) {
 	var hostBoot unix.Timespec
 	must(t, unix.ClockGettime(unix.CLOCK_BOOTTIME, &hostBoot))
 	start := time.Now()
-	res, err := sb.Run(testhook.With(context.Background(), testhook.Hooks{Payload: "clocks"}), sandbox.Spec{})
+	res, err := sb.Run(withHooks(t, context.Background(), testhook.Hooks{Payload: "clocks"}), sandbox.Spec{})
 	ran := time.Since(start)
 	if err != nil || res.Outcome != outcome.OK {
 		t.Fatalf("run: %v, %s %q, stdout %q", err, res.Outcome, res.Message, res.Stdout)

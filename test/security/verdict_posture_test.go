@@ -99,7 +99,7 @@ func TestVerdictPosture(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sb := newSandboxWith(t, sandbox.Config{AllowSpeculation: tt.allowSpeculation})
-			ctx := testhook.With(context.Background(), testhook.Hooks{Payload: tt.payload, Unsafe: tt.unsafe})
+			ctx := withHooks(t, context.Background(), testhook.Hooks{Payload: tt.payload, Unsafe: tt.unsafe})
 			res, err := sb.Run(ctx, sandbox.Spec{Limits: sandbox.Limits{Timeout: tt.timeout}})
 			if err != nil || res.Outcome != tt.want {
 				t.Fatalf("run: %v, %s %q, stderr %.300q", err, res.Outcome, res.Message, res.Stderr[max(0, len(res.Stderr)-3000):])
