@@ -62,8 +62,9 @@ type Config struct {
 	// HotModules is how many module digests keep a hot child ready (hot_linux.go): a child
 	// already past its exec, behind its seccomp filter, with the digest's compiled code
 	// loaded from the cache, waiting for a task of that very module. A digest gets one
-	// after its second run, for the most recently run digests; like a pooled child, each
-	// takes one task and is discarded with it. Only tasks that preopen no directory use
+	// after its second run while there is room, and takes the place of the least run one
+	// once it has run twice as often; like a pooled child, each takes one task and is
+	// discarded with it. Waiting hot children count against no memory budget. Only tasks that preopen no directory use
 	// one, and only with the compile cache. 0, the default, keeps none.
 	HotModules int
 }

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -29,6 +30,8 @@ import (
 // worth a child held for it) while there is room; past that, a digest takes the place of
 // the least run one only once it has run twice as often, so that modules run in turn,
 // more of them than there is room for, do not discard each other's children unused.
+// Waiting hot children are outside any memory budget of the caller's (the daemon's
+// --memory-budget counts running tasks): each holds its runtime and its module's code.
 //
 // A nil *hot keeps no hot children.
 type hot struct {
@@ -43,7 +46,7 @@ type hot struct {
 	// broken keys had a child fail to load (a module whose initial memory passes its
 	// limit, say): not warmed again until the next halving forgets them.
 	broken map[hotKey]bool
-	closed  bool
+	closed bool
 
 	wg           sync.WaitGroup
 	used, failed atomic.Int64
@@ -138,12 +141,21 @@ func (h *hot) ran(k hotKey, module []byte, w wireSpec) {
 		if least < 0 || n < 2*least {
 			return
 		}
-		go h.ready[victim].release()
+		h.release(h.ready[victim])
 		delete(h.ready, victim)
 	}
 	h.warming[k] = nil
 	h.wg.Add(1)
-	go h.warmUp(k, module, w)
+	go h.warmUp(k, bytes.Clone(module), w) // the caller may reuse its buffer once Run returns
+}
+
+// release discards c beside the caller, which holds h.mu; close waits for it.
+func (h *hot) release(c *child) {
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		c.release()
+	}()
 }
 
 // warmUp makes k's child ready, or forgets k if it cannot.
@@ -154,12 +166,12 @@ func (h *hot) warmUp(k hotKey, module []byte, w wireSpec) {
 	defer h.mu.Unlock()
 	delete(h.warming, k)
 	if err != nil || h.closed {
-		if err != nil && !h.closed {
+		if err != nil && !h.closed && !errors.Is(err, errNotCached) {
 			h.failed.Add(1)
 			h.broken[k] = true
 		}
 		if c != nil {
-			go c.release()
+			h.release(c)
 		}
 		return
 	}
@@ -171,7 +183,7 @@ func (h *hot) warmUp(k hotKey, module []byte, w wireSpec) {
 func (h *hot) warm(k hotKey, module []byte, w wireSpec) (*child, error) {
 	code := h.sb.cache.held(k.digest)
 	if code == nil {
-		return nil, fmt.Errorf("hot child for %s: not in the cache", k.digest)
+		return nil, errNotCached
 	}
 	defer code.release()
 	return h.sb.warmChild(module, hotSpec(w, code.dir, k.memory), func(c *child) bool {
@@ -185,9 +197,10 @@ func (h *hot) warm(k hotKey, module []byte, w wireSpec) (*child, error) {
 }
 
 // hotSpec is the spec a hot child is made with: w's filter, walls and payload, the
-// compiled code at dir (none for a payload without a module), the memory limit the code
-// is vetted against, and otherwise the pool's limits, which the task's replace at its
-// handoff. It has no args, env or anything else of a task.
+// compiled code at dir (none for a payload without a module), and the pool's limits but
+// for memory, which is the task's (the code is vetted against it, and loading a large
+// module may need more than the pool's): the child waits under these, and the task's
+// replace them at its handoff. It has no args, env or anything else of a task.
 func hotSpec(w wireSpec, dir string, memory uint64) wireSpec {
 	lim := poolLimits
 	lim.MemoryBytes = memory
@@ -203,7 +216,7 @@ func hotSpec(w wireSpec, dir string, memory uint64) wireSpec {
 // module is loaded (readyByte). register, if set, sees the child as soon as it exists
 // and may refuse it (the hot children are closing).
 func (sb *Sandbox) warmChild(module []byte, ws wireSpec, register func(*child) bool) (*child, error) {
-	c, err := sb.startChild(poolLimits, ws.Unsafe)
+	c, err := sb.startChild(ws.Limits, ws.Unsafe)
 	if err != nil {
 		return nil, err
 	}
@@ -230,6 +243,10 @@ func (sb *Sandbox) warmChild(module []byte, ws wireSpec, register func(*child) b
 	c.spec.SetReadDeadline(time.Time{})
 	return c, nil
 }
+
+// errNotCached: the digest's cache entry is gone (evicted since its run) or busy (being
+// compiled or evicted now); no child is made, and none failed.
+var errNotCached = errors.New("the module's compiled code is not in the cache now")
 
 // errHotEnded: a hot child's stage two ended before it was ready, having reported why (a
 // module its compile took but whose load the guest's limits refuse, e.g. an initial
@@ -327,12 +344,12 @@ func (t *task) handoffHot(c *child, w wireSpec) error {
 
 // prlimitTask sets the rlimits of stage one's setRlimits that depend on the task, from
 // outside: the hot child set them for the pool's limits, and its filter refuses it the
-// call. RLIMIT_CPU adds the whole seconds the child used before its task, as stage one
-// does (used: the cgroup's count, which is this one process's).
+// call. RLIMIT_CPU counts the CPU the child used before its task as well (used: the
+// cgroup's count, which is this one process's), as stage one's does.
 func prlimitTask(pid int, l Limits, used time.Duration) error {
 	cpu := unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
 	if l.CPUTime > 0 {
-		secs := uint64((l.CPUTime+time.Second-1)/time.Second) + uint64(used/time.Second)
+		secs := cpuLimitSeconds(l.CPUTime, used)
 		cpu = unix.Rlimit{Cur: secs, Max: secs + 1}
 	}
 	for _, r := range []struct {

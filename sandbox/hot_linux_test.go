@@ -124,7 +124,7 @@ func TestHotChildTaskLimits(t *testing.T) {
 		want   outcome.Outcome
 	}{
 		{"cpu time", "loop.wasm", Limits{CPUTime: 300 * time.Millisecond, CPUs: 0.5, Pids: 17}, outcome.CPULimit},
-		{"wall clock", "loop.wasm", Limits{Timeout: 300 * time.Millisecond}, outcome.Timeout},
+		{"wall clock", "loop.wasm", Limits{Timeout: 300 * time.Millisecond, MemoryBytes: 128 << 20}, outcome.Timeout},
 		{"output", "spam.wasm", Limits{OutputBytes: 1000, FileSizeBytes: 1 << 20}, outcome.OutputLimit},
 		{"memory", "growmem.wasm", Limits{MemoryBytes: 64 << 20}, outcome.MemoryLimit},
 	}
@@ -149,6 +149,11 @@ func TestHotChildTaskLimits(t *testing.T) {
 			}}), spec)
 			if err != nil || res.Outcome != tt.want {
 				t.Fatalf("in the hot child: %v %+v, want %s", err, res, tt.want)
+			}
+			if tt.want == outcome.OutputLimit && (!res.StdoutTruncated || strings.Contains(res.Message, "the task was killed")) {
+				// The guest-side cap (the task's, handed over by Prepare) stops the guest at
+				// the limit; the supervisor's kill means the child kept the pool's.
+				t.Errorf("output limit in the hot child: %q (truncated %t), want the guest's own stop at the task's cap", res.Message, res.StdoutTruncated)
 			}
 			if cg == nil {
 				t.Fatalf("the task did not run in the hot child %d", want)

@@ -347,10 +347,10 @@ func setRlimits(l Limits) error {
 	}
 	if l.CPUTime > 0 {
 		// RLIMIT_CPU counts the process's CPU time since it started, and the exec does not
-		// reset it: the whole seconds stage one used (a pooled child's long wait) are not
-		// the task's. It is the coarse backstop; the cgroup's count, read every 20 ms with
-		// the handoff's use set aside, is the limit a task meets first.
-		secs := uint64((l.CPUTime+time.Second-1)/time.Second) + uint64(processCPU()/time.Second)
+		// reset it: what stage one used (a pooled child's long wait) is not the task's.
+		// It is the coarse backstop; the cgroup's count, read every 20 ms with the
+		// handoff's use set aside, is the limit a task meets first.
+		secs := cpuLimitSeconds(l.CPUTime, processCPU())
 		limits = append(limits, struct {
 			name     string
 			resource int
@@ -367,6 +367,12 @@ func setRlimits(l Limits) error {
 		}
 	}
 	return nil
+}
+
+// cpuLimitSeconds is the RLIMIT_CPU soft limit for a task's CPU-time limit in a process
+// that used used before it: whole seconds, rounded up, never below the two together.
+func cpuLimitSeconds(limit, used time.Duration) uint64 {
+	return uint64((limit + used + time.Second - 1) / time.Second)
 }
 
 // processCPU is the CPU time this process has used so far, user and system.

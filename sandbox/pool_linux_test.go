@@ -323,9 +323,10 @@ func BenchmarkWarmPool(b *testing.B) {
 }
 
 // TestStartChildFailureReleases: a child that cannot be started (here its cgroup's name is
-// taken) is an error, and leaves its uid free and nothing else behind.
+// taken) is an error, and leaves its uid free and nothing else behind. Without a warm pool,
+// whose filler could take the uid between the test's release and its squat.
 func TestStartChildFailureReleases(t *testing.T) {
-	sb := newTestSandbox(t, "")
+	sb := newPooledSandbox(t, 0)
 	sl, err := sb.slots.acquire()
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 // pipes. Both sides treat the other's bytes as untrusted: sizes are capped, the version is
 // checked, and every field is validated before use (FuzzDecodeSpec, FuzzDecodeResult).
 const (
-	wireVersion    = 1
+	wireVersion    = 2 // 2: the spec socket's frames, and hot children
 	maxSpecBytes   = 1 << 20
 	maxResultBytes = 64 << 10
 	// maxPostureBytes caps stage one's posture line (about 150 bytes).

@@ -151,8 +151,8 @@ func TestLimitsValidate(t *testing.T) {
 func FuzzDecodeSpec(f *testing.F) {
 	good, _ := encodeSpec(validWire())
 	f.Add(good)
-	f.Add([]byte(`{"version":1,"dirs":[{"host_path":"/a","guest_path":"/b"}]}`))
-	f.Add([]byte(`{"version":1,"limits":{"memory_bytes":-1}}`))
+	f.Add([]byte(`{"version":2,"dirs":[{"host_path":"/a","guest_path":"/b"}]}`))
+	f.Add([]byte(`{"version":2,"limits":{"memory_bytes":-1}}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := decodeSpec(b)
@@ -229,5 +229,59 @@ func BenchmarkSerialization(b *testing.B) {
 			}
 			b.ReportMetric(float64(size), "bytes/msg")
 		})
+	}
+}
+
+// TestHotFor: a hot child refuses a task's spec it was not made for.
+func TestHotFor(t *testing.T) {
+	warm := validWire()
+	warm.Hot, warm.CacheDir, warm.CacheMode = true, "/cache/sha256-x", cacheRO
+	tests := []struct {
+		name    string
+		mutate  func(*wireSpec)
+		wantErr bool
+	}{
+		{name: "its own task", mutate: func(s *wireSpec) { s.Args, s.Env = []string{"p", "a"}, []string{"K=v"} }},
+		{name: "other limits but memory", mutate: func(s *wireSpec) { s.Limits.CPUs, s.Limits.Pids, s.Limits.OutputBytes = 0.5, 9, 10 }},
+		{name: "not hot", mutate: func(s *wireSpec) { s.Hot = false }, wantErr: true},
+		{name: "another filter", mutate: func(s *wireSpec) { s.Filter = []byte{9} }, wantErr: true},
+		{name: "another memory limit", mutate: func(s *wireSpec) { s.Limits.MemoryBytes *= 2 }, wantErr: true},
+		{name: "another cache entry", mutate: func(s *wireSpec) { s.CacheDir = "/cache/sha256-y" }, wantErr: true},
+		{name: "a wall down", mutate: func(s *wireSpec) { s.Unsafe.NoSeccomp = true }, wantErr: true},
+		{name: "a payload", mutate: func(s *wireSpec) { s.Payload = "spin" }, wantErr: true},
+		{name: "another speculation policy", mutate: func(s *wireSpec) { s.AllowSpeculation = true }, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			task := warm
+			tt.mutate(&task)
+			if err := task.hotFor(warm); (err != nil) != tt.wantErr || (err != nil && !errors.Is(err, ErrBadSpec)) {
+				t.Errorf("hotFor = %v, want an ErrBadSpec error: %t", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestReadFrame: frames round-trip, and a long or short one is refused.
+func TestReadFrame(t *testing.T) {
+	two := appendFrame(appendFrame(nil, []byte("first")), []byte(""))
+	r := bytes.NewReader(two)
+	for _, want := range []string{"first", ""} {
+		if got, err := readFrame(r, 16); err != nil || string(got) != want {
+			t.Fatalf("readFrame = %q, %v; want %q", got, err, want)
+		}
+	}
+	for name, tt := range map[string]struct {
+		b     []byte
+		limit uint32
+		want  string
+	}{
+		"over the limit": {appendFrame(nil, []byte("0123456789")), 4, "limit 4"},
+		"cut short":      {appendFrame(nil, []byte("0123456789"))[:8], 16, "frame of 10 bytes"},
+		"no length":      {[]byte{0, 0}, 16, "frame length"},
+	} {
+		if _, err := readFrame(bytes.NewReader(tt.b), tt.limit); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: readFrame error %v, want one containing %q", name, err, tt.want)
+		}
 	}
 }

@@ -492,11 +492,11 @@ func checkRlimits(t *testing.T, it *idleTask) {
 		"Max file size":      {fmt.Sprint(it.limits.FileSizeBytes), fmt.Sprint(it.limits.FileSizeBytes)},
 		"Max locked memory":  {"0", "0"},
 		"Max msgqueue size":  {"0", "0"},
-		"Max cpu time":       {fmt.Sprint(cpu), fmt.Sprint(cpu + 1)}, // SIGXCPU, then SIGKILL a second later
 	}
 	got := map[string][2]string{}
+	const cpuName = "Max cpu time"
 	for _, line := range strings.Split(readFile(t, procPath(it.pid, "limits")), "\n") {
-		for name := range want {
+		for _, name := range append(slices.Collect(maps.Keys(want)), cpuName) {
 			if rest, ok := strings.CutPrefix(line, name+"  "); ok {
 				if f := strings.Fields(rest); len(f) >= 2 {
 					got[name] = [2]string{f[0], f[1]}
@@ -508,6 +508,16 @@ func checkRlimits(t *testing.T, it *idleTask) {
 		if got[name] != w {
 			t.Errorf("%s = %v, want soft %s hard %s", name, got[name], w[0], w[1])
 		}
+	}
+	// RLIMIT_CPU also counts what the process used before its task (stage one, and a
+	// pooled or hot child's wait and load), rounded up with the task's limit: a second or
+	// two more than the limit alone, never less. SIGXCPU at the soft limit, SIGKILL a
+	// second later.
+	soft, errS := strconv.ParseInt(got[cpuName][0], 10, 64)
+	hard, errH := strconv.ParseInt(got[cpuName][1], 10, 64)
+	if errS != nil || errH != nil || soft < cpu || soft > cpu+2 || hard != soft+1 {
+		t.Errorf("%s = %v, want soft in [%d, %d] (the task's limit and what the child used before it) and hard a second more",
+			cpuName, got[cpuName], cpu, cpu+2)
 	}
 }
 
