@@ -27,7 +27,11 @@ const holderMemory = 64 << 20
 func holderDaemon(b *testing.B, n int, args ...string) (*daemon, *client.Client, string) {
 	b.Helper()
 	bin := agentboxBinary(b)
-	d := startDaemon(b, filepath.Dir(bin), append([]string{"--slots", strconv.Itoa(n), "--memory-budget", fmt.Sprintf("%dMi", n*holderMemory>>20)}, args...)...)
+	// No hot children: a burst of one module takes at most one (launchHolders counts the
+	// live agents in stage two, and a hot child's argv says "hot"), and an idle one would
+	// be counted as an agent's memory.
+	d := startDaemon(b, filepath.Dir(bin), append([]string{"--slots", strconv.Itoa(n), "--memory-budget", fmt.Sprintf("%dMi", n*holderMemory>>20),
+		"--hot-modules", "0"}, args...)...)
 	c := d.client(b)
 	return d, c, d.push(b, c, holderWasm)
 }
