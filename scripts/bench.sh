@@ -43,6 +43,42 @@ e2e() { bench go test -run '^$' -benchmem -timeout 30m "$@" ./test/bench/; }
   echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } 2>&1 | tee "$out"
 
+# daemon_profile DIR: the daemon's profile into DIR/profile.txt; sets daemon_rusage_ms (its
+# CPU per task over the window, from /proc/PID/stat) and daemon_wall_s.
+daemon_profile() {
+  local dir=$1 host pid perf_pid digest i t0 t1 c0 c1 ok=1
+  mkdir -p "$dir" && mkfifo "$dir/ctl" "$dir/ack" || return 1
+  host="unix://$dir/agentboxd.sock"
+  bin/agentboxd --state-dir "$dir/state" --socket "$dir/agentboxd.sock" --cache-dir "$dir/cache" \
+    --slots "$daemon_slots" --memory-budget "$((daemon_slots * 64))Mi" --grace 1s >"$dir/agentboxd.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 600); do bin/agentbox ls --host "$host" >/dev/null 2>&1 && break; sleep 0.1; done
+  digest=$(bin/agentbox module push --host "$host" "$hello" | awk 'length($1) == 64 {print $1}')
+  for i in $(seq "$daemon_tasks"); do
+    printf '{"module":"%s","limits":{"memory":"64Mi"}}\n' "$digest"
+  done >"$dir/batch.jsonl"
+  # The warm-up: the module's compile and first cache read, and its hot child.
+  for _ in 1 2 3; do bin/agentbox submit --host "$host" --wait --memory 64Mi "$digest" >/dev/null || ok=0; done
+  perf record -q -D -1 --control "fifo:$dir/ctl,$dir/ack" -e cpu-clock -c 250000 -g -p "$pid" -o "$dir/perf.data" \
+    >"$dir/perf.log" 2>&1 &
+  perf_pid=$!
+  exec 8>"$dir/ctl" 9<"$dir/ack"
+  cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat"; }
+  echo enable >&8 && read -r -t 60 _ <&9 || ok=0
+  c0=$(cpu_ticks) t0=$(date +%s.%N)
+  bin/agentbox submit --host "$host" --wait --batch "$dir/batch.jsonl" >/dev/null || ok=0
+  t1=$(date +%s.%N) c1=$(cpu_ticks)
+  echo disable >&8 && read -r -t 60 _ <&9 || ok=0
+  exec 8>&- 9<&-
+  kill -INT "$perf_pid"
+  wait "$perf_pid" # perf writes its data and exits on SIGINT (status 0 or 130)
+  kill -TERM "$pid" && wait "$pid"
+  # USER_HZ is 100: a tick is 10 ms.
+  daemon_rusage_ms=$(awk -v c="$((c1 - c0))" -v n="$daemon_tasks" 'BEGIN {printf "%.2f", c * 10 / n}')
+  daemon_wall_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
+  [ "$ok" = 1 ] && [ -s "$dir/perf.data" ] && perf script -i "$dir/perf.data" -F comm,ip,sym,dso >"$dir/profile.txt" 2>/dev/null
+}
+
 # Where one cold run's CPU goes: perf samples every process of profile_runs runs of
 # bin/agentbox (make build), kernel and user, one sample per 250 µs of CPU (-c: a fixed
 # period, so samples convert to milliseconds exactly). The folded script output is read by
@@ -59,6 +95,19 @@ if bin/agentbox run --cache-dir "$work/cache" "$hello" >/dev/null &&
   profile_args=(-profile "$work/profile.txt" -profile-runs "$profile_runs" -profile-period-ms 0.25)
 else
   echo "FAIL: perf profile of $profile_runs cold runs" | tee -a "$out"
+fi
+
+# Where the daemon's CPU goes: perf samples a running agentboxd and every child it starts
+# (perf -p follows new children) while it runs a batch of daemon_tasks hello tasks, from
+# an enable to a disable on perf's control fifo, so that neither the daemon's start nor its
+# warm-up is in it. The client (agentbox submit) runs outside the profile.
+daemon_tasks=300
+daemon_slots=8
+if daemon_profile "$work/daemon"; then
+  profile_args+=(-daemon-profile "$work/daemon/profile.txt" -daemon-profile-tasks "$daemon_tasks"
+    -daemon-profile-slots "$daemon_slots" -daemon-profile-rusage-ms "$daemon_rusage_ms" -daemon-profile-wall-s "$daemon_wall_s")
+else
+  echo "FAIL: perf profile of agentboxd over $daemon_tasks tasks" | tee -a "$out"
 fi
 
 go run ./test/bench/report -bench "$out" -samples "$AGENTBOX_BENCH_SAMPLES" -out bench/REPORT.md -plot bench/latency.png "${profile_args[@]}" || exit 1

@@ -42,16 +42,24 @@ func benchDaemon(b *testing.B, module, want string) {
 		c              *client.Client
 		digest         string
 		verdict, guest *series
+		steps          []*series // one per daemonSteps entry
 		cpuKey         string
 		cpu0           time.Duration
 	}
 	var ways []*way
-	for _, v := range []struct{ key, flags string }{{"daemon", ""}, {"daemon-nohot", "--hot-modules 0"}, {"daemon-nopool", "--warm-pool 0 --hot-modules 0"}} {
+	// And the first again with JetStream's fsyncs relaxed: what the durability writes on a
+	// task's path cost.
+	for _, v := range []struct{ key, flags string }{{"daemon", ""}, {"daemon-nohot", "--hot-modules 0"},
+		{"daemon-nopool", "--warm-pool 0 --hot-modules 0"}, {"daemon-nosync", "--sync-interval 1s"}} {
 		name := strings.TrimSpace("agentboxd " + v.flags)
-		ways = append(ways, &way{d: startDaemon(b, filepath.Dir(bin), strings.Fields(v.flags)...),
+		w := &way{d: startDaemon(b, filepath.Dir(bin), strings.Fields(v.flags)...),
 			verdict: &series{key: v.key + "-verdict", name: name + " submit→verdict"},
 			guest:   &series{key: v.key + "-guest-start", name: name + " submit→guest start"},
-			cpuKey:  v.key + "-cpu-ms/task"})
+			cpuKey:  v.key + "-cpu-ms/task"}
+		for _, st := range daemonSteps {
+			w.steps = append(w.steps, &series{key: v.key + "-step-" + st, name: name + ": " + st})
+		}
+		ways = append(ways, w)
 	}
 	for _, w := range ways {
 		w.c = w.d.client(b)
@@ -64,12 +72,20 @@ func benchDaemon(b *testing.B, module, want string) {
 			b.Fatal(err)
 		}
 		final, err := w.c.Wait(context.Background(), tk.ID)
-		w.verdict.add(time.Since(start), -1)
+		end := time.Now()
+		w.verdict.add(end.Sub(start), -1)
 		if err != nil || final.Outcome() != outcome.OK {
 			b.Fatalf("task %s: %s %v", tk.ID, final.Outcome(), err)
 		}
-		if a := final.Attempts[len(final.Attempts)-1]; a.FirstOutputAt != nil {
-			w.guest.add(a.FirstOutputAt.Sub(final.CreatedAt), -1)
+		a := final.Attempts[len(final.Attempts)-1]
+		if a.FirstOutputAt == nil || a.EndedAt == nil {
+			b.Fatalf("task %s: its attempt has no first output or end: %+v", tk.ID, a)
+		}
+		w.guest.add(a.FirstOutputAt.Sub(final.CreatedAt), -1)
+		// The daemon's stamps share the host's wall clock with ours.
+		marks := []time.Time{start, final.CreatedAt, a.StartedAt, *a.FirstOutputAt, *a.EndedAt, end}
+		for i, st := range w.steps {
+			st.add(marks[i+1].Sub(marks[i]), -1)
 		}
 	}
 	run := execRunner("run", "agentbox run", want, bin, "run", "--cache-dir", ways[0].d.cacheDir(), module)
@@ -79,6 +95,9 @@ func benchDaemon(b *testing.B, module, want string) {
 		submit(w)
 		submit(w)
 		w.verdict.wall, w.guest.wall = nil, nil
+		for _, st := range w.steps {
+			st.wall = nil
+		}
 	}
 	run.probe()
 	if run.why != "" {
@@ -105,6 +124,7 @@ func benchDaemon(b *testing.B, module, want string) {
 		b.ReportMetric(cpu, w.cpuKey)
 		extra[strings.NewReplacer("-", "_", "/", "_per_").Replace(w.cpuKey)] = cpu
 		ss = append(ss, w.verdict, w.guest)
+		ss = append(ss, w.steps...)
 	}
 	ss = append(ss, run.series)
 	for _, s := range ss {
@@ -113,6 +133,11 @@ func benchDaemon(b *testing.B, module, want string) {
 	b.ReportMetric(float64(quantile(ways[0].verdict.wall, 0.5))/float64(quantile(run.wall, 0.5)), "daemon/run-p50-ratio")
 	record(b, extra, ss...)
 }
+
+// daemonSteps split a task's submit→verdict at the stamps its record carries: the
+// record's creation, the attempt's start, the guest's first byte and the attempt's end
+// (test/bench/report's daemonStepText says what each step holds).
+var daemonSteps = []string{"accept", "queue", "spawn", "run", "final"}
 
 // daemon is one agentboxd in a temporary dir.
 type daemon struct {

@@ -24,22 +24,42 @@ func main() {
 	profilePath := flag.String("profile", "", "perf script -F comm,ip,sym,dso output of -profile-runs cold runs (none: no profile section)")
 	profileRuns := flag.Int("profile-runs", 0, "how many runs the profile holds")
 	profilePeriod := flag.Float64("profile-period-ms", 0.25, "CPU milliseconds per perf sample (perf record -c)")
+	daemonPath := flag.String("daemon-profile", "", "perf script output of agentboxd and its children over -daemon-profile-tasks tasks (none: no daemon profile section)")
+	daemonTasks := flag.Int("daemon-profile-tasks", 0, "how many tasks the daemon's profile holds")
+	daemonSlots := flag.Int("daemon-profile-slots", 0, "the profiled daemon's --slots")
+	daemonRusage := flag.Float64("daemon-profile-rusage-ms", 0, "the profiled daemon's CPU per task over the same window, from /proc/PID/stat")
+	daemonWall := flag.Float64("daemon-profile-wall-s", 0, "wall seconds the profiled tasks took")
+	childBinary := flag.String("child-binary", "bin/agentbox-init", "the agentbox-init the profiled daemon's children ran from a memfd copy of, to name their frames")
 	flag.Parse()
 	var prof *profile
 	if *profilePath != "" {
 		var err error
-		if prof, err = parseProfile(*profilePath, *profileRuns, *profilePeriod); err != nil || *profileRuns <= 0 {
+		if prof, err = parseProfile(*profilePath, *profileRuns, *profilePeriod, nil); err != nil || *profileRuns <= 0 {
 			fmt.Fprintf(os.Stderr, "report: profile %s of %d runs: %v\n", *profilePath, *profileRuns, err)
 			os.Exit(1)
 		}
 	}
-	if err := run(*benchPath, *samplesPath, *outPath, *plotPath, prof); err != nil {
+	var dprof *daemonProfile
+	if *daemonPath != "" {
+		child, err := loadSymbols(*childBinary)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "report: %v\n", err)
+			os.Exit(1)
+		}
+		p, err := parseProfile(*daemonPath, *daemonTasks, *profilePeriod, child)
+		if err != nil || *daemonTasks <= 0 || *daemonWall <= 0 {
+			fmt.Fprintf(os.Stderr, "report: daemon profile %s of %d tasks in %gs: %v\n", *daemonPath, *daemonTasks, *daemonWall, err)
+			os.Exit(1)
+		}
+		dprof = &daemonProfile{profile: p, slots: *daemonSlots, rusageMS: *daemonRusage, wallSeconds: *daemonWall}
+	}
+	if err := run(*benchPath, *samplesPath, *outPath, *plotPath, prof, dprof); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
 }
 
-func run(benchPath, samplesPath, outPath, plotPath string, prof *profile) error {
+func run(benchPath, samplesPath, outPath, plotPath string, prof *profile, dprof *daemonProfile) error {
 	out, err := parseBench(benchPath)
 	if err != nil {
 		return fmt.Errorf("benchmark output: %w", err)
@@ -48,7 +68,7 @@ func run(benchPath, samplesPath, outPath, plotPath string, prof *profile) error 
 	if err != nil {
 		return fmt.Errorf("samples: %w", err)
 	}
-	d := data{out: out, recs: recs, machine: probeMachine(out), profile: prof}
+	d := data{out: out, recs: recs, machine: probeMachine(out), profile: prof, daemonProfile: dprof}
 	if err := writePlot(plotPath, d); err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
@@ -63,10 +83,11 @@ func run(benchPath, samplesPath, outPath, plotPath string, prof *profile) error 
 
 // data is everything the report is made of.
 type data struct {
-	out     benchOutput
-	recs    []samples.Record
-	machine machine
-	profile *profile // nil when the run took none (no perf)
+	out           benchOutput
+	recs          []samples.Record
+	machine       machine
+	profile       *profile       // nil when the run took none (no perf)
+	daemonProfile *daemonProfile // likewise
 }
 
 // series returns the records of one benchmark, in the order written.

@@ -8,12 +8,12 @@ import (
 	"strings"
 )
 
-// The CPU profile of cold `agentbox run`s that scripts/bench.sh records with perf (every
-// process of each run, kernel and user, sampled every periodMS of CPU), read from
-// `perf script -F comm,ip,sym,dso`: a header line with the process's comm, then one line a
-// frame, leaf first, then a blank line.
+// The CPU profiles that scripts/bench.sh records with perf (every process, kernel and user,
+// sampled every periodMS of CPU), read from `perf script -F comm,ip,sym,dso`: a header line
+// with the process's comm, then one line a frame, leaf first, then a blank line. One is of
+// cold `agentbox run`s, one of agentboxd and every child it started during a burst of tasks.
 
-// profile is every sample of the profiled runs, by process.
+// profile is every sample of the profiled runs (or tasks), by process.
 type profile struct {
 	runs     int
 	periodMS float64
@@ -26,14 +26,29 @@ type procSamples struct {
 	stacks []map[string]bool
 }
 
-// profileProcs names the comms of one run, in the order of the table: the CLI, then its
-// sandbox child, which os/exec starts as /proc/self/fd/6 (stage one) and which then
-// execveats the child binary by descriptor (stage two, named after the file on this
-// kernel; older kernels name it "6" too, and the two columns are then one).
-var profileProcs = []struct{ comm, label string }{
-	{"agentbox", "the CLI (supervisor)"},
-	{"6", "child, stage one"},
-	{"agentbox-init", "child, stage two"},
+// profileColumn is one column of a profile's table: the processes of the comms given.
+type profileColumn struct {
+	label string
+	comms []string
+}
+
+// cliColumns are the processes of one cold run: the CLI, then its sandbox child, which
+// os/exec starts as /proc/self/fd/6 (stage one) and which then execveats the child binary
+// by descriptor (stage two, named after the file on this kernel; older kernels name it "6"
+// too, and the two columns are then one).
+var cliColumns = []profileColumn{
+	{"the CLI (supervisor)", []string{"agentbox"}},
+	{"child, stage one", []string{"6"}},
+	{"child, stage two", []string{"agentbox-init"}},
+}
+
+// daemonColumns are the daemon's: its own threads (and its forks before their exec), its
+// children in stage one, and its children after their exec from the daemon's one sealed
+// copy of agentbox-init (a memfd: stage two, or a hot child's stage).
+var daemonColumns = []profileColumn{
+	{"agentboxd", []string{"agentboxd"}},
+	{"children, stage one", []string{"6"}},
+	{"children, stage two or hot", []string{"memfd:agentbox-", "agentbox-init"}},
 }
 
 // profileBuckets say where a sample's CPU went: the first bucket that one of its frames
@@ -45,21 +60,42 @@ var profileBuckets = []struct {
 	{"exit: address space and namespaces torn down", []string{"do_exit", "__x64_sys_exit_group", "exit_mmap", "cleanup_net", "free_nsproxy"}},
 	{"new namespaces (net the dearest)", []string{"copy_namespaces", "create_new_namespaces", "unshare_nsproxy_namespaces", "copy_net_ns"}},
 	{"exec: the kernel loading a program", []string{"__x64_sys_execve", "__x64_sys_execveat", "bprm_execve"}},
-	{"the rest of clone (process copy)", []string{"copy_process", "kernel_clone"}},
-	{"Go runtime start, package init, new threads", []string{"runtime.schedinit", "runtime.doInit1", "runtime.mallocinit", "runtime.newm"}},
-	{"cgroups", []string{"github.com/agentbox/agentbox/cgroups.", "cgroup_mkdir", "cgroup_rmdir", "cgroup_procs_write", "__cgroup_procs_write", "cgroup_file_write"}},
+	{bucketCOW, []string{"do_wp_page", "wp_page_copy"}},
+	{bucketClone, []string{"copy_process", "kernel_clone"}},
+	{bucketStart, []string{"runtime.schedinit", "runtime.doInit1", "runtime.mallocinit", "runtime.newm"}},
+	{bucketCgroups, []string{"github.com/agentbox/agentbox/cgroups.", "cgroup_mkdir", "cgroup_rmdir", "cgroup_procs_write", "__cgroup_procs_write", "cgroup_file_write"}},
 	{"seccomp filters", []string{"github.com/agentbox/agentbox/seccomp.", "do_seccomp"}},
 	{"Landlock", []string{"github.com/agentbox/agentbox/sandbox.enterLandlock", "__x64_sys_landlock"}},
 	{"mounts and the empty root", []string{"github.com/agentbox/agentbox/sandbox.setupRoot", "github.com/agentbox/agentbox/sandbox.(*task).openBinds"}},
-	{"wazero: compiled-code load, host modules, instantiate, the guest", []string{"github.com/tetratelabs/wazero"}},
-	{"JSON: spec, result, verdict", []string{"encoding/json."}},
+	{bucketWazero, []string{"github.com/tetratelabs/wazero"}},
+	{bucketJetStream, []string{"github.com/nats-io/nats-server/", "do_fsync"}},
+	{bucketNATSClient, []string{"github.com/nats-io/nats.go"}},
+	{bucketHTTP, []string{"net/http.", "github.com/agentbox/agentbox/supervisor/api."}},
+	{"JSON: spec, result, verdict, records", []string{"encoding/json."}},
 	{"page faults (fresh memory, the binary's pages)", []string{"asm_exc_page_fault"}},
-	{"Go runtime background: sysmon, GC, idle scheduling", []string{"runtime.sysmon", "runtime.gcBgMarkWorker", "runtime.bgsweep", "runtime.bgscavenge", "runtime.schedule", "runtime.findRunnable", "runtime.gcStart"}},
+	{"the sandbox package's own code: spawn, handoff, supervision", []string{"github.com/agentbox/agentbox/sandbox."}},
+	{"the daemon's task logic: dispatch, attempts, the store's records", []string{"github.com/agentbox/agentbox/supervisor"}},
+	{bucketBackground, []string{"runtime.sysmon", "runtime.gcBgMarkWorker", "runtime.bgsweep", "runtime.bgscavenge", "runtime.schedule", "runtime.findRunnable", "runtime.gcStart"}},
 }
+
+// The buckets the gaps text names.
+const (
+	bucketCOW        = "copy-on-write faults: the parent's pages written again after a fork"
+	bucketClone      = "the rest of clone (process copy: page tables)"
+	bucketStart      = "Go runtime start, package init, new threads"
+	bucketCgroups    = "cgroups"
+	bucketWazero     = "wazero: compiled-code load, host modules, instantiate, the guest"
+	bucketJetStream  = "JetStream (embedded nats-server): streams, key-value and object stores, their fsyncs"
+	bucketNATSClient = "NATS client: requests, acks, watches"
+	bucketHTTP       = "HTTP API: the socket, requests, long polls"
+	bucketBackground = "Go runtime background: sysmon, GC, idle scheduling"
+)
 
 const otherBucket = "everything else (pipes, waits, the rest of the Go code)"
 
-func parseProfile(path string, runs int, periodMS float64) (*profile, error) {
+// parseProfile reads path's samples. child, if not nil, names the frames perf could not:
+// those of the children executed from the daemon's sealed memfd copy of it.
+func parseProfile(path string, runs int, periodMS float64, child *symbols) (*profile, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -97,6 +133,11 @@ func parseProfile(path string, runs int, periodMS float64) (*profile, error) {
 				continue
 			}
 			sym, dso := strings.Join(fields[1:len(fields)-1], " "), fields[len(fields)-1]
+			if child != nil && fields[1] == "[unknown]" && strings.Contains(line, childMemfd) {
+				if name := child.name(fields[0]); name != "" {
+					sym = name
+				}
+			}
 			if leaf && dso == "([kernel.kallsyms])" {
 				ps := p.procs[comm]
 				if ps == nil {
@@ -119,6 +160,10 @@ func parseProfile(path string, runs int, periodMS float64) (*profile, error) {
 	return p, nil
 }
 
+// childMemfd is in the name perf gives the mapping of a child executed from the daemon's
+// sealed copy of agentbox-init ("/memfd:agentbox-exe (deleted)").
+const childMemfd = "memfd:agentbox-exe"
+
 // bucketOf is the first bucket one of stack's frames matches.
 func bucketOf(stack map[string]bool) string {
 	for _, b := range profileBuckets {
@@ -133,23 +178,78 @@ func bucketOf(stack map[string]bool) string {
 	return otherBucket
 }
 
-// cpuMS is the CPU per run of comm's samples in bucket ("" for all of them).
-func (p *profile) cpuMS(comm, bucket string) float64 {
-	ps := p.procs[comm]
-	if ps == nil {
-		return 0
-	}
+// cpuMS is the CPU per run (or task) of col's samples in bucket ("" for all of them).
+func (p *profile) cpuMS(col profileColumn, bucket string) float64 {
 	n := 0
-	for _, st := range ps.stacks {
-		if bucket == "" || bucketOf(st) == bucket {
-			n++
+	for _, comm := range col.comms {
+		ps := p.procs[comm]
+		if ps == nil {
+			continue
+		}
+		for _, st := range ps.stacks {
+			if bucket == "" || bucketOf(st) == bucket {
+				n++
+			}
 		}
 	}
 	return float64(n) * p.periodMS / float64(p.runs)
 }
 
-// ms is n samples as CPU milliseconds per run.
+// ms is n samples as CPU milliseconds per run (or task).
 func (p *profile) ms(n int) string { return fmtMS(float64(n) * p.periodMS / float64(p.runs)) }
+
+// writeProfileTable writes p's CPU per run (or task) by bucket, a column per cols entry and
+// one for all of them.
+func writeProfileTable(w io.Writer, p *profile, cols []profileColumn) {
+	counts := map[string][]int{} // bucket → samples per column
+	total, kernel := make([]int, len(cols)), make([]int, len(cols))
+	fmt.Fprintf(w, "| |")
+	for _, c := range cols {
+		fmt.Fprintf(w, " %s |", c.label)
+	}
+	fmt.Fprintf(w, " all |\n| ---")
+	for range cols {
+		fmt.Fprintf(w, " | ---:")
+	}
+	fmt.Fprintf(w, " | ---: |\n")
+	for i, c := range cols {
+		for _, comm := range c.comms {
+			ps := p.procs[comm]
+			if ps == nil {
+				continue
+			}
+			kernel[i] += ps.kernel
+			for _, st := range ps.stacks {
+				b := bucketOf(st)
+				if counts[b] == nil {
+					counts[b] = make([]int, len(cols))
+				}
+				counts[b][i]++
+				total[i]++
+			}
+		}
+	}
+	row := func(name string, n []int) {
+		fmt.Fprintf(w, "| %s |", name)
+		sum := 0
+		for _, v := range n {
+			sum += v
+			fmt.Fprintf(w, " %s |", p.ms(v))
+		}
+		fmt.Fprintf(w, " %s |\n", p.ms(sum))
+	}
+	row("**all CPU**", total)
+	row("of which in the kernel", kernel)
+	for _, b := range profileBuckets {
+		if counts[b.name] != nil {
+			row(b.name, counts[b.name])
+		}
+	}
+	if counts[otherBucket] != nil {
+		row(otherBucket, counts[otherBucket])
+	}
+	fmt.Fprintln(w)
+}
 
 func writeProfile(w io.Writer, p *profile) {
 	if p == nil {
@@ -160,57 +260,28 @@ func writeProfile(w io.Writer, p *profile) {
 		"(compiled code cached), every process of each run, kernel and user, one sample every %s ms of CPU; each sample "+
 		"goes to the first row one of its stack's frames matches (scripts/bench.sh, test/bench/report/profile.go). "+
 		"CPU milliseconds per run:\n\n", p.runs, fmtFloat(p.periodMS, 2))
-	counts := map[string]map[string]int{} // bucket → comm → samples
-	total := map[string]int{}
-	fmt.Fprintf(w, "| |")
-	for _, pr := range profileProcs {
-		fmt.Fprintf(w, " %s |", pr.label)
+	writeProfileTable(w, p, cliColumns)
+}
+
+// daemonProfile is the daemon's profile with what the same window measured without perf's
+// eyes: the daemon's rusage (its own and its reaped children's) and the wall time.
+type daemonProfile struct {
+	*profile
+	slots       int
+	rusageMS    float64 // CPU per task, from /proc/PID/stat over the window
+	wallSeconds float64
+}
+
+func writeDaemonProfile(w io.Writer, p *daemonProfile) {
+	if p == nil {
+		return
 	}
-	fmt.Fprintf(w, " all three |\n| ---")
-	for range profileProcs {
-		fmt.Fprintf(w, " | ---:")
-	}
-	fmt.Fprintf(w, " | ---: |\n")
-	for _, pr := range profileProcs {
-		ps := p.procs[pr.comm]
-		if ps == nil {
-			continue
-		}
-		for _, st := range ps.stacks {
-			b := bucketOf(st)
-			if counts[b] == nil {
-				counts[b] = map[string]int{}
-			}
-			counts[b][pr.comm]++
-			total[pr.comm]++
-		}
-	}
-	row := func(name string, get func(comm string) int) {
-		fmt.Fprintf(w, "| %s |", name)
-		sum := 0
-		for _, pr := range profileProcs {
-			n := get(pr.comm)
-			sum += n
-			fmt.Fprintf(w, " %s |", p.ms(n))
-		}
-		fmt.Fprintf(w, " %s |\n", p.ms(sum))
-	}
-	row("**all CPU**", func(c string) int { return total[c] })
-	row("of which in the kernel", func(c string) int {
-		if ps := p.procs[c]; ps != nil {
-			return ps.kernel
-		}
-		return 0
-	})
-	names := []string{}
-	for _, b := range profileBuckets {
-		names = append(names, b.name)
-	}
-	for _, name := range append(names, otherBucket) {
-		if counts[name] == nil {
-			continue
-		}
-		row(name, func(c string) int { return counts[name][c] })
-	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "## Where the daemon's CPU goes (perf profile)\n\n")
+	fmt.Fprintf(w, "`perf record -g -p` of a running agentboxd (%d slots, its warm pool and hot children as it ships; perf "+
+		"follows every child it starts) while it runs a batch of %d hello tasks (`agentbox submit --wait --batch`, the "+
+		"client outside the profile), after a warm-up; sampled and sorted as above. They took %s s (%s tasks/s); the "+
+		"daemon's rusage over the same window is %s ms of CPU per task (perf's own sampling adds to what it measures). "+
+		"CPU milliseconds per task:\n\n", p.slots, p.runs, fmtFloat(p.wallSeconds, 2),
+		fmtFloat(float64(p.runs)/p.wallSeconds, 0), fmtFloat(p.rusageMS, 1))
+	writeProfileTable(w, p.profile, daemonColumns)
 }

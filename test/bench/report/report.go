@@ -63,6 +63,7 @@ func writeReport(w io.Writer, d data, plot, benchFile, samplesFile string) {
 	writeProfile(w, d.profile)
 	writeDaemon(w, d)
 	writeThroughput(w, d)
+	writeDaemonProfile(w, d.daemonProfile)
 	writeScaling(w, d)
 	writeMemory(w, d)
 	writeCompute(w, d)
@@ -86,8 +87,10 @@ type target struct {
 func writeTargets(w io.Writer, d data) {
 	fmt.Fprintf(w, "## The targets of issue 9\n\n")
 	fmt.Fprintf(w, "Measured as the code stands today: `agentbox run` spawns a fresh sandbox child for its one task; "+
-		"the daemon draws its tasks' children from its warm pool (4 children waiting in stage one, in their namespaces "+
-		"and cgroups), and starts one when the pool is empty. No child waits past its exec into stage two yet.\n\n")
+		"the daemon gives a task the hot child of its module if one is ready (up to 4 modules keep one: a child past its "+
+		"exec, behind its filter, the module's compiled code loaded), else a child from its warm pool (4 waiting in "+
+		"stage one, in their namespaces and cgroups), else one started for it. Where a target is not met, the last "+
+		"section says where the time goes, from the profiles and the daemon's own stamps.\n\n")
 	fmt.Fprintf(w, "| target | measured | |\n| --- | --- | --- |\n")
 	for _, t := range targets(d) {
 		status := map[int]string{1: "met", 0: "**not met**", -1: "not measured"}[t.met]
@@ -203,30 +206,96 @@ func writeDaemon(w io.Writer, d data) {
 	fmt.Fprintf(w, "## Through agentboxd: submit→guest start and submit→verdict (%s, %s)\n\n", benchDaemon, benchHotGo)
 	fmt.Fprintf(w, "Submit over the unix socket, then a long-poll wait for the final record, interleaved with `agentbox run` "+
 		"of the same module (same agentbox-init, same compile cache), a second daemon without hot children "+
-		"(`--hot-modules 0`: its warm pool only) and a third with neither (`--warm-pool 0 --hot-modules 0`: every "+
-		"task's child started when the task comes). Each module ran twice in each daemon before the timed runs, so "+
+		"(`--hot-modules 0`: its warm pool only), a third with neither (`--warm-pool 0 --hot-modules 0`: every "+
+		"task's child started when the task comes), and a fourth as it ships but with JetStream's fsyncs relaxed "+
+		"(`--sync-interval 1s`: written to disk once a second, not before each write is acknowledged; a crash can lose "+
+		"the last second's records). Each module ran twice in each daemon before the timed runs, so "+
 		"that it has its hot child. Guest start is the guest's first stdout byte as the attempt records it. The "+
 		"daemon's CPU per task is its own and its reaped children's, over the run.\n\n")
 	fmt.Fprintf(w, "| module | runs | submit→guest start p50 / p99 ms | submit→verdict p50 / p99 ms | agentbox run p50 / p99 ms | daemon ÷ run, p50 | daemon CPU/task ms |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, b := range []struct{ name, module string }{{benchDaemon, "hello.wasm (WAT)"}, {benchHotGo, "examples/hello (Go, cached)"}} {
-		for _, way := range []struct{ prefix, label, cpu string }{
-			{"daemon-", "", "daemon-cpu-ms/task"},
-			{"daemon-nohot-", ", `--hot-modules 0`", "daemon-nohot-cpu-ms/task"},
-			{"daemon-nopool-", ", `--warm-pool 0 --hot-modules 0`", "daemon-nopool-cpu-ms/task"},
-		} {
+		for i, way := range daemonWays {
 			g, ok1 := d.record(b.name, way.prefix+"guest-start")
 			v, ok2 := d.record(b.name, way.prefix+"verdict")
 			r, ok3 := d.record(b.name, "run")
 			if !ok1 || !ok2 || !ok3 {
 				continue
 			}
-			cpu, _ := d.out.metric(b.name, way.cpu)
-			fmt.Fprintf(w, "| %s%s | %d | %s / %s | %s / %s | %s / %s | %s× | %s |\n", b.module, way.label, len(v.WallMS),
+			label := ""
+			if i > 0 {
+				label = ", " + way.label
+			}
+			cpu, _ := d.out.metric(b.name, way.prefix+"cpu-ms/task")
+			fmt.Fprintf(w, "| %s%s | %d | %s / %s | %s / %s | %s / %s | %s× | %s |\n", b.module, label, len(v.WallMS),
 				fmtMS(q(g.WallMS, 0.5)), fmtMS(q(g.WallMS, 0.99)), fmtMS(q(v.WallMS, 0.5)), fmtMS(q(v.WallMS, 0.99)),
 				fmtMS(q(r.WallMS, 0.5)), fmtMS(q(r.WallMS, 0.99)), fmtFloat(q(v.WallMS, 0.5)/q(r.WallMS, 0.5), 2), fmtFloat(cpu, 1))
 		}
 	}
 	fmt.Fprintln(w)
+	writeDaemonSteps(w, d)
+}
+
+// daemonWays are the three daemons of benchDaemon and benchHotGo: their samples' key
+// prefix and their column label.
+var daemonWays = []struct{ prefix, label string }{
+	{"daemon-", "agentboxd"},
+	{"daemon-nohot-", "`--hot-modules 0`"},
+	{"daemon-nopool-", "`--warm-pool 0 --hot-modules 0`"},
+	{"daemon-nosync-", "`--sync-interval 1s`"},
+}
+
+// daemonStepText says what each step of test/bench's daemonSteps holds, in its order.
+var daemonStepText = []struct{ key, text string }{
+	{"accept", "submit → the record's creation stamp: the client, the socket, HTTP, the request's checks"},
+	{"queue", "→ the attempt's start stamp: the record and the queue message written, each fsynced; the reply; the delivery; the record read"},
+	{"spawn", "→ the guest's first stdout byte: the start's compare-and-set (fsynced), the module from memory, the sandbox's handoff or spawn, the exec, wazero"},
+	{"run", "→ the attempt's end stamp: the guest's run and exit, the sandbox's cleanup, the verdict written (fsynced), the record read"},
+	{"final", "→ the client has the final record: its compare-and-set (fsynced), the watch, the long poll's reply"},
+}
+
+// writeDaemonSteps splits the hello module's submit→verdict at the daemon's own stamps.
+func writeDaemonSteps(w io.Writer, d data) {
+	var ways []int
+	for i, way := range daemonWays {
+		if _, ok := d.record(benchDaemon, way.prefix+"step-accept"); ok {
+			ways = append(ways, i)
+		}
+	}
+	if len(ways) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "Where the hello module's submit→verdict goes, step by step, from the stamps its record carries (the "+
+		"daemon stamps on the host's wall clock, as the client does). p50 of each step, ms; the p50s of the steps need "+
+		"not add up to the p50 of the whole:\n\n| step |")
+	for _, i := range ways {
+		fmt.Fprintf(w, " %s |", daemonWays[i].label)
+	}
+	fmt.Fprintf(w, "\n| ---")
+	for range ways {
+		fmt.Fprintf(w, " | ---:")
+	}
+	fmt.Fprintf(w, " |\n")
+	sums := make([]float64, len(ways))
+	for _, st := range daemonStepText {
+		fmt.Fprintf(w, "| %s |", st.text)
+		for j, i := range ways {
+			r, _ := d.record(benchDaemon, daemonWays[i].prefix+"step-"+st.key)
+			p := q(r.WallMS, 0.5)
+			sums[j] += p
+			fmt.Fprintf(w, " %s |", fmtMS(p))
+		}
+		fmt.Fprintf(w, "\n")
+	}
+	fmt.Fprintf(w, "| the steps' p50s added up |")
+	for j := range ways {
+		fmt.Fprintf(w, " %s |", fmtMS(sums[j]))
+	}
+	fmt.Fprintf(w, "\n| submit→verdict, p50 |")
+	for _, i := range ways {
+		v, _ := d.record(benchDaemon, daemonWays[i].prefix+"verdict")
+		fmt.Fprintf(w, " %s |", fmtMS(q(v.WallMS, 0.5)))
+	}
+	fmt.Fprintf(w, "\n\n")
 }
 
 func writeThroughput(w io.Writer, d data) {
