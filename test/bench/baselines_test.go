@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
 )
 
 // runner takes one sample of its series: the wall time of one run and its CPU time (-1
@@ -112,6 +114,45 @@ func wazeroRunner(b *testing.B, module, want string) *runner {
 		rt.Close(ctx)
 		wall := time.Since(start)
 		if err != nil || out.String() != want {
+			return wall, 0, fmt.Errorf("wazero: %v, stdout %q", err, out.Bytes())
+		}
+		return wall, selfCPU() - cpu0, nil
+	}}
+}
+
+// instantiateRunner runs module on bare wazero in this process from code compiled once
+// beforehand: each sample only instantiates it (WASI args, stdout) and runs it to its end.
+// It is the floor of a hot child's task, which has its compiled code loaded before the
+// task comes.
+func instantiateRunner(b *testing.B, module, want string) *runner {
+	const key, name = "wazero-instantiate", "wazero in-process, compiled beforehand"
+	wasm, err := os.ReadFile(module)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	b.Cleanup(func() { rt.Close(ctx) })
+	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	compiled, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
+		b.Fatalf("compile %s: %v", module, err)
+	}
+	return &runner{series: &series{key: key, name: name}, run: func() (time.Duration, time.Duration, error) {
+		var out bytes.Buffer
+		cfg := wazero.NewModuleConfig().WithName("").WithArgs("main.wasm").WithStdout(&out)
+		cpu0 := selfCPU()
+		start := time.Now()
+		mod, err := rt.InstantiateModule(ctx, compiled, cfg)
+		if mod != nil {
+			mod.Close(ctx)
+		}
+		wall := time.Since(start)
+		var exit *sys.ExitError
+		if errors.As(err, &exit) && exit.ExitCode() == 0 {
+			err = nil
+		}
+		if err != nil || !strings.Contains(out.String(), want) {
 			return wall, 0, fmt.Errorf("wazero: %v, stdout %q", err, out.Bytes())
 		}
 		return wall, selfCPU() - cpu0, nil

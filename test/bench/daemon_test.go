@@ -22,9 +22,10 @@ import (
 )
 
 // BenchmarkDaemonSubmitToVerdict measures the hello module through agentboxd (submit, then
-// wait for the final record) against `agentbox run` of the same module, interleaved in one
-// run, and the daemon's submit→guest start (the guest's first stdout byte, as the attempt
-// records it). Both sides spawn from the same agentbox-init and share one compile cache.
+// wait for the final record) against `agentbox run` of the same module and against bare
+// wazero instantiating it from code compiled beforehand (a hot child's floor), interleaved
+// in one run, and the daemon's submit→guest start (the guest's first stdout byte, as the
+// attempt records it). Both sides spawn from the same agentbox-init and share one compile cache.
 // The daemon's CPU per task is its own and its reaped children's (the tasks'), over the
 // whole run, divided by the tasks.
 func BenchmarkDaemonSubmitToVerdict(b *testing.B) { benchDaemon(b, helloWAT, helloOutput) }
@@ -103,6 +104,9 @@ func benchDaemon(b *testing.B, module, want string) {
 	if run.why != "" {
 		b.Fatal(run.why)
 	}
+	floor := instantiateRunner(b, module, want)
+	floor.sample(b) // the warm-up
+	floor.wall, floor.cpu = nil, nil
 	// Each daemon's CPU over the whole run, divided by its tasks: a pooled or hot one's
 	// includes its refill (the children still waiting at the end were started in the run
 	// but are not counted: only reaped children are).
@@ -115,6 +119,7 @@ func benchDaemon(b *testing.B, module, want string) {
 			submit(w)
 		}
 		run.sample(b)
+		floor.sample(b)
 	}
 	b.StopTimer()
 	var ss []*series
@@ -126,7 +131,7 @@ func benchDaemon(b *testing.B, module, want string) {
 		ss = append(ss, w.verdict, w.guest)
 		ss = append(ss, w.steps...)
 	}
-	ss = append(ss, run.series)
+	ss = append(ss, run.series, floor.series)
 	for _, s := range ss {
 		s.report(b)
 	}

@@ -81,8 +81,20 @@ func writeGaps(w io.Writer, d data) {
 		fmt.Fprintf(w, "- **The cached Go agent through the daemon** takes p50 %s ms to its verdict with a hot child, "+
 			"against %s ms with the warm pool alone: the hot child has the exec into stage two, its Go runtime start "+
 			"and wazero's load of the 2.5 MB module's compiled code behind it. Of what is left, %s ms go before the "+
-			"guest's first byte, and the rest is the guest's own: a Go program's runtime starting inside wazero.\n",
+			"guest's first byte, and the rest is the guest's own: a Go program's runtime starting inside wazero.",
 			fmtMS(q(hv.WallMS, 0.5)), fmtMS(q(pv.WallMS, 0.5)), fmtMS(q(hg.WallMS, 0.5)))
+		if fl, ok := d.record(benchHotGo, "wazero-instantiate"); ok && len(fl.WallMS) > 0 {
+			fmt.Fprintf(w, " The module alone on bare wazero, compiled beforehand, runs in %s ms: the daemon and the hot "+
+				"child add %s ms to it", fmtMS(q(fl.WallMS, 0.5)), fmtMS(q(hv.WallMS, 0.5)-q(fl.WallMS, 0.5)))
+			hello, ok1 := d.record(benchDaemon, "daemon-verdict")
+			helloFl, ok2 := d.record(benchDaemon, "wazero-instantiate")
+			if ok1 && ok2 && len(hello.WallMS) > 0 && len(helloFl.WallMS) > 0 {
+				fmt.Fprintf(w, ", as they add %s ms to the hello module's %s (the daemon's path above)",
+					fmtMS(q(hello.WallMS, 0.5)-q(helloFl.WallMS, 0.5)), fmtMS(q(helloFl.WallMS, 0.5)))
+			}
+			fmt.Fprintf(w, ".")
+		}
+		fmt.Fprintln(w)
 	}
 	fsync, ok1 := d.out.metric("BenchmarkQueueOperations/submit-record-and-publish", "ns/op")
 	pub, ok2 := d.out.metric("BenchmarkQueueOperations/publish", "ns/op")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"image/color"
 	"slices"
 
@@ -56,6 +57,9 @@ func writePlot(path string, d data) error {
 			lowest = m
 		}
 		i++
+	}
+	if i == 0 {
+		return fmt.Errorf("no latency samples of %s or %s to plot", benchSpawn, benchDaemon)
 	}
 	// A decade below the fastest sample, empty: room for the legend.
 	p.X.Min = max(lowest, 1e-3) / 10

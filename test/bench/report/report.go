@@ -232,6 +232,17 @@ func writeDaemon(w io.Writer, d data) {
 		}
 	}
 	fmt.Fprintln(w)
+	var floors []string
+	for _, b := range []struct{ name, module string }{{benchDaemon, "hello.wasm"}, {benchHotGo, "examples/hello"}} {
+		if r, ok := d.record(b.name, "wazero-instantiate"); ok && len(r.WallMS) > 0 {
+			floors = append(floors, fmt.Sprintf("%s %s ms (p50; p99 %s)", b.module, fmtMS(q(r.WallMS, 0.5)), fmtMS(q(r.WallMS, 0.99))))
+		}
+	}
+	if len(floors) > 0 {
+		fmt.Fprintf(w, "The floor of a hot child's task, interleaved with the above: bare wazero in the benchmark's own "+
+			"process instantiating the module from code it compiled beforehand and running it to its end, with no "+
+			"process, sandbox, daemon or durable write around it: %s.\n\n", strings.Join(floors, ", "))
+	}
 	writeDaemonSteps(w, d)
 }
 
