@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -248,6 +249,64 @@ func TestHotChildrenKeepTheMostRun(t *testing.T) {
 	}
 	if st := sb.PoolStats(); st.HotReady != 1 || st.HotSize != 1 {
 		t.Errorf("PoolStats: %+v, want one hot child of one", st)
+	}
+}
+
+// TestHotChildWarmsAfterItsTask: a hot child's replacement is not warmed while its task
+// runs (a warm-up beside the task slows it), but when the task is done, or at once when
+// another task of the module comes meanwhile and runs without a hot child.
+func TestHotChildWarmsAfterItsTask(t *testing.T) {
+	sb := newHotSandbox(t, 1)
+	echo := module(t, "echo.wasm")
+	runIn(t, sb, Spec{Module: echo})
+	runIn(t, sb, Spec{Module: echo})
+	hotOne := hotPid(t, sb, echo, Limits{})
+	warming := func() int {
+		sb.hot.mu.Lock()
+		defer sb.hot.mu.Unlock()
+		return len(sb.hot.warming) + len(sb.hot.ready)
+	}
+	// The first task reads its stdin until we close it.
+	stdin, feed := io.Pipe()
+	started := make(chan int, 1)
+	type ran struct {
+		res Result
+		err error
+	}
+	done := make(chan ran, 1)
+	go func() {
+		ctx := testhook.With(context.Background(), testhook.Hooks{OnStart: func(p int) { started <- p }})
+		res, err := sb.Run(ctx, Spec{Module: echo, Stdin: stdin})
+		done <- ran{res, err}
+	}()
+	if pid := <-started; pid != hotOne {
+		t.Fatalf("the task ran in child %d, not the hot %d", pid, hotOne)
+	}
+	if _, err := feed.Write([]byte("first\n")); err != nil { // the guest is reading: past the handoff
+		t.Fatal(err)
+	}
+	if n := warming(); n != 0 {
+		t.Fatalf("%d hot children ready or warming while the hot one's task runs, want none", n)
+	}
+	// A second task of the module meanwhile runs without one, and warms the next.
+	res, second := runIn(t, sb, Spec{Module: echo, Stdin: strings.NewReader("second\n")})
+	if second == hotOne || res.Outcome != outcome.OK || string(res.Stdout) != "second\n" {
+		t.Fatalf("the second task (child %d): %+v, stdout %q", second, res, res.Stdout)
+	}
+	next := hotPid(t, sb, echo, Limits{})
+	feed.Close()
+	first := <-done
+	if first.err != nil || first.res.Outcome != outcome.OK || string(first.res.Stdout) != "first\n" {
+		t.Fatalf("the hot child's task: %+v, %v", first.res, first.err)
+	}
+	// Its end warms nothing more: the next is there already.
+	if got := hotPid(t, sb, echo, Limits{}); got != next || warming() != 1 {
+		t.Errorf("after the hot task ended: hot child %d (want %d kept), %d ready or warming (want 1)", got, next, warming())
+	}
+	// With no other task meanwhile, the task's end warms the next.
+	runIn(t, sb, Spec{Module: echo})
+	if got := hotPid(t, sb, echo, Limits{}); got == next {
+		t.Errorf("child %d is hot again after its task", got)
 	}
 }
 

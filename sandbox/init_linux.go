@@ -464,24 +464,15 @@ func stageTwo(cfg initConfig) error {
 	}
 	startNetpoller()
 	watchCPU(spec.Limits)
-	var payload Payload
-	if spec.Payload != "" {
-		if payload = cfg.payloads[spec.Payload]; payload == nil {
-			return fmt.Errorf("no native payload %q is registered in this binary", spec.Payload)
-		}
+	payload, err := cfg.payload(spec)
+	if err != nil {
+		return err
 	}
 	if err := installFilter(spec); err != nil {
 		return err
 	}
 	if payload != nil {
-		// A payload stands for a guest that escaped wazero: its code is already mapped (it
-		// is this binary's), so it starts where the guest would, behind both filters.
-		if err := sealExec(spec); err != nil {
-			return err
-		}
-		code := payload(spec.Args, os.Stdin, os.Stdout, os.Stderr)
-		report(exitResult(uint32(code)))
-		os.Exit(0)
+		return runPayload(payload, spec)
 	}
 	report(runGuest(spec, module))
 	os.Exit(0)
@@ -529,6 +520,30 @@ func installFilter(spec wireSpec) error {
 	if err := seccomp.Load(spec.Filter); err != nil {
 		return fmt.Errorf("install seccomp filter: %w", err)
 	}
+	return nil
+}
+
+// payload is the native payload spec names, nil if it names none.
+func (cfg initConfig) payload(spec wireSpec) (Payload, error) {
+	if spec.Payload == "" {
+		return nil, nil
+	}
+	if p := cfg.payloads[spec.Payload]; p != nil {
+		return p, nil
+	}
+	return nil, fmt.Errorf("no native payload %q is registered in this binary", spec.Payload)
+}
+
+// runPayload runs a payload where the guest would start, behind both filters, reports its
+// exit and exits. A payload stands for a guest that escaped wazero: its code is already
+// mapped (it is this binary's).
+func runPayload(payload Payload, spec wireSpec) error {
+	if err := sealExec(spec); err != nil {
+		return err
+	}
+	code := payload(spec.Args, os.Stdin, os.Stdout, os.Stderr)
+	report(exitResult(uint32(code)))
+	os.Exit(0)
 	return nil
 }
 
@@ -625,11 +640,9 @@ func hotStage(cfg initConfig) error {
 		return fmt.Errorf("hot child: move the task socket: %w", err)
 	}
 	unix.Close(fdSpec)
-	var payload Payload
-	if warm.Payload != "" {
-		if payload = cfg.payloads[warm.Payload]; payload == nil {
-			return fmt.Errorf("no native payload %q is registered in this binary", warm.Payload)
-		}
+	payload, err := cfg.payload(warm)
+	if err != nil {
+		return err
 	}
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("set not dumpable: %w", err)
@@ -669,12 +682,7 @@ func hotStage(cfg initConfig) error {
 	debug.SetMemoryLimit(int64(goMemLimit(spec.Limits)))
 	watchCPU(spec.Limits)
 	if payload != nil {
-		if err := sealExec(spec); err != nil {
-			return err
-		}
-		code := payload(spec.Args, os.Stdin, os.Stdout, os.Stderr)
-		report(exitResult(uint32(code)))
-		os.Exit(0)
+		return runPayload(payload, spec)
 	}
 	wcfg := wasmConfig(spec)
 	wcfg.BeforeGuest = func() error { return sealExec(spec) }

@@ -167,10 +167,16 @@ func (t *task) run(ctx context.Context) Result {
 	key, hotOK := t.hotKey()
 	if hotOK {
 		if c := t.sb.hot.take(key); c != nil {
-			t.sb.hot.ran(key, t.spec.Module, t.wire()) // its replacement warms beside it
 			w := t.wire()
 			w.CacheDir, w.CacheMode, w.Hot = t.sb.cache.entry(key.digest), cacheRO, true
-			if r, ok := t.runHot(ctx, c, w); ok {
+			r, ok := t.runHot(ctx, c, w)
+			// Its replacement warms once this task is done, not beside it: a warm-up forks
+			// the supervisor and takes a child through its start on the same cores, which
+			// cost a task beside it a third of its time to the guest's start
+			// (BenchmarkWarmPool). A task of the module that comes meanwhile finds no hot
+			// child and starts the warm-up itself, below.
+			t.sb.hot.ran(key, t.spec.Module, t.wire())
+			if ok {
 				return r
 			}
 			hotOK = false // counted: the run goes on in a child of its own

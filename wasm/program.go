@@ -97,11 +97,8 @@ func (p *Program) Prepare(cfg Config) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	switch {
-	case p.closed:
-		return ErrClosed
-	case p.ran:
-		return ErrAlreadyRan
+	if err := p.usable(); err != nil {
+		return err
 	}
 	p.cfg = cfg
 	return nil

@@ -45,13 +45,22 @@ func (p *Program) Run(ctx context.Context) Result {
 func (p *Program) claim() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.usable(); err != nil {
+		return err
+	}
+	p.ran = true
+	return nil
+}
+
+// usable is nil while p can still run, else why not: closed, or run once already. The
+// caller holds p.mu.
+func (p *Program) usable() error {
 	switch {
 	case p.closed:
 		return ErrClosed
 	case p.ran:
 		return ErrAlreadyRan
 	}
-	p.ran = true
 	return nil
 }
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make test-cgroupv2: the privileged suites that pass on this host, run again on a booted
 # cgroup-v2-only kernel (qemu; KVM when it can boot Debian's kernel, else TCG), plus
-# `agentbox check`. The binaries are static (CGO_ENABLED=0), like the production one.
+# `agentbox check`. The security suite runs twice: each task in a child started for it,
+# then each in a hot child made for it (AGENTBOX_TEST_HOT=1: the hot handoff on cgroup v2). The binaries are static
+# (CGO_ENABLED=0), like the production one.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=$(mktemp -d)
@@ -23,4 +25,5 @@ exec bash test/vm/run.sh --tree . --timeout "${VM_TIMEOUT:-1500}" \
   "$out/cgroups.test@cgroups" -test.v -test.timeout 10m --- \
   "$out/sandbox.test@sandbox" -test.v -test.timeout 15m --- \
   "$out/security.test@test/security" -test.v -test.timeout 20m --- \
+  AGENTBOX_TEST_HOT=1 "$out/security.test@test/security" -test.v -test.timeout 20m --- \
   "$out/agentbox@." check

@@ -8,7 +8,7 @@
 # test/vm/README.md.
 #
 # Usage:
-#   test/vm/run.sh [OPTIONS] BINARY[@CWD] [ARGS...] [--- BINARY[@CWD] [ARGS...]]...
+#   test/vm/run.sh [OPTIONS] [NAME=VALUE...] BINARY[@CWD] [ARGS...] [--- [NAME=VALUE...] BINARY[@CWD] [ARGS...]]...
 #
 # Options (before the first BINARY):
 #   --timeout SECS     hard limit for the whole VM run, boot to poweroff
@@ -34,6 +34,9 @@
 # multiplier under TCG, default 4), AGENTBOX_VM_BOOT_STALL (seconds a KVM boot
 # may show no sign of init before auto mode retries with TCG, default 60),
 # AGENTBOX_VM_TRUST_KVM=1 (try KVM even when it is kvm_pvm).
+#
+# NAME=VALUE words before a BINARY: extra environment for that binary alone (the
+# same binary can run twice, each time with its own).
 #
 # BINARY[@CWD]: the binary is copied into the VM; it runs with CWD as its
 # working directory (same absolute path inside the VM; relative CWD is taken
@@ -108,11 +111,17 @@ KVER=${KERNEL#/boot/vmlinuz-}
 MODDIR=/lib/modules/$KVER
 [[ -d $MODDIR ]] || die "kernel $KVER has no $MODDIR: apt-get install --reinstall linux-image-$KVER (package linux-image-amd64)"
 
-# ---- specs: BINARY[@CWD] [ARGS...] separated by --- --------------------------
-# Stored flat: SPEC_BIN[i], SPEC_CWD[i], SPEC_NAME[i], SPEC_ARGS[i] (shell-quoted).
+# ---- specs: [NAME=VALUE...] BINARY[@CWD] [ARGS...] separated by --- ----------
+# Stored flat: SPEC_BIN[i], SPEC_CWD[i], SPEC_NAME[i], SPEC_ENV[i] and SPEC_ARGS[i] (the
+# last two shell-quoted).
 sq() { local s=$1; printf "'%s'" "${s//\'/\'\\\'\'}"; }
-SPEC_BIN=(); SPEC_CWD=(); SPEC_NAME=(); SPEC_ARGS=()
+SPEC_BIN=(); SPEC_CWD=(); SPEC_NAME=(); SPEC_ENV=(); SPEC_ARGS=()
 add_spec() {
+	local envs=""
+	while [[ $1 =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; do
+		envs+=" $(sq "$1")"; shift
+		[[ $# -gt 0 ]] || die "environment '${envs# }' without a BINARY"
+	done
 	local first=$1; shift
 	local bin=$first cwd=$PWD
 	if [[ $first == *@* ]]; then bin=${first%%@*}; cwd=${first#*@}; fi
@@ -124,7 +133,7 @@ add_spec() {
 	cwd=$(realpath -m -- "$cwd")
 	local args="" a
 	for a in "$@"; do args+=" $(sq "$a")"; done
-	SPEC_BIN+=("$abs"); SPEC_CWD+=("$cwd"); SPEC_NAME+=("$(basename -- "$abs")"); SPEC_ARGS+=("$args")
+	SPEC_BIN+=("$abs"); SPEC_CWD+=("$cwd"); SPEC_NAME+=("$(basename -- "$abs")"); SPEC_ENV+=("${envs# }"); SPEC_ARGS+=("$args")
 }
 cur=()
 for a in "$@"; do
@@ -234,7 +243,7 @@ for ((i = 0; i < N; i++)); do
 	add_libs "${SPEC_BIN[i]}"
 	mkdir -p -- "$R${SPEC_CWD[i]}"
 	if [[ -d ${SPEC_CWD[i]}/testdata ]]; then copy_into "${SPEC_CWD[i]}/testdata" "${SPEC_CWD[i]}/testdata"; fi
-	INIT_SPECS+="run_one $idx $(sq "${SPEC_NAME[i]}") $(sq "${SPEC_CWD[i]}") $(sq "$vbin")${SPEC_ARGS[i]}"$'\n'
+	INIT_SPECS+="run_one $idx $(sq "${SPEC_NAME[i]}") $(sq "${SPEC_CWD[i]}") $(sq "${SPEC_ENV[i]}") $(sq "$vbin")${SPEC_ARGS[i]}"$'\n'
 done
 for t in "${TREES[@]}"; do
 	t=$(realpath -e -- "$t" 2>/dev/null) || die "--tree: '$t' not found"
@@ -388,18 +397,19 @@ cleanup_svc() {
 	[ -d $SVC ] && echo "@@AGENTBOX-VM WARN could not remove $SVC"
 }
 run_one() {
-	idx=$1 name=$2 cwd=$3 bin=$4
-	shift 4
+	idx=$1 name=$2 cwd=$3 envs=$4 bin=$5
+	shift 5
 	cleanup_svc "previous"
 	mkdir $SVC || fatal "mkdir $SVC"
 	dmesg -c >/dev/null
 	echo
-	echo "@@AGENTBOX-VM BEGIN $idx $name cwd=$cwd t=$(uptime_s)"
+	echo "@@AGENTBOX-VM BEGIN $idx $name cwd=$cwd${envs:+ env: $envs} t=$(uptime_s)"
 	t0=$(uptime_s)
 	(
 		echo 0 >$SVC/cgroup.procs || { echo "cannot join $SVC"; exit 125; }
 		cd "$cwd" || exit 126
 		unset OLDPWD
+		[ -z "$envs" ] || eval "export $envs"
 		exec "$bin" "$@"
 	) </dev/null
 	rc=$?
@@ -532,6 +542,7 @@ echo "===== agentbox cgroup-v2 VM summary ($ACCEL, ${ELAPSED}s boot to poweroff,
 pass=0; fail=0
 for ((i = 1; i <= N; i++)); do
 	name=${SPEC_NAME[i-1]}
+	[[ -z ${SPEC_ENV[i-1]} ]] || name+=" (${SPEC_ENV[i-1]//\'/})"
 	if [[ -z ${RC[$i]:-} ]]; then
 		status="FAIL  no result"; fail=$((fail + 1))
 		if [[ $TIMED_OUT == 1 ]]; then status+=" (VM timed out)"; fi
@@ -542,7 +553,7 @@ for ((i = 1; i <= N; i++)); do
 	else
 		status="FAIL  exit ${RC[$i]}, ${SECS[$i]}s"; fail=$((fail + 1))
 	fi
-	printf '  [%d] %-28s %s\n' "$i" "$name" "$status"
+	printf '  [%d] %-48s %s\n' "$i" "$name" "$status"
 	[[ -z ${LEAKS[$i]:-} ]] || echo "      leak: ${LEAKS[$i]}"
 done
 for w in "${WARNS[@]}"; do echo "  warning: $w"; done
