@@ -41,8 +41,11 @@ type hot struct {
 	mu      sync.Mutex
 	ready   map[hotKey]*child // each holds one of size places
 	warming map[hotKey]*child // so does each of these; nil until the child is started
-	runs    map[hotKey]int    // runs seen per key, halved every hotAging runs
-	counted int               // runs since the last halving
+	// taken keys have their hot child running a task: the key keeps its place until the
+	// task is done (its next child warms then) or another task of it warms one sooner.
+	taken   map[hotKey]int
+	runs    map[hotKey]int // runs seen per key, halved every hotAging runs
+	counted int            // runs since the last halving
 	// broken keys had a child fail to load (a module whose initial memory passes its
 	// limit, say): not warmed again until the next halving forgets them.
 	broken map[hotKey]bool
@@ -67,8 +70,8 @@ func newHot(sb *Sandbox, size int) *hot {
 	if size == 0 || sb.cache == nil {
 		return nil
 	}
-	return &hot{sb: sb, size: size, ready: map[hotKey]*child{}, warming: map[hotKey]*child{}, runs: map[hotKey]int{},
-		broken: map[hotKey]bool{}}
+	return &hot{sb: sb, size: size, ready: map[hotKey]*child{}, warming: map[hotKey]*child{}, taken: map[hotKey]int{},
+		runs: map[hotKey]int{}, broken: map[hotKey]bool{}}
 }
 
 // hotKey returns the task's key, and false when the task cannot run in a hot child: it
@@ -91,16 +94,49 @@ func (t *task) digest() string {
 }
 
 // take returns the ready child for k, or nil. It never waits for one that is warming.
+// A child taken keeps k's place until done.
 func (h *hot) take(k hotKey) *child {
 	h.mu.Lock()
 	c := h.ready[k]
 	delete(h.ready, k)
+	if c != nil {
+		h.taken[k]++
+	}
 	h.mu.Unlock()
 	if c != nil && exited(c.cmd.Process.Pid) {
 		c.release() // died while it waited: the task starts its own child
+		h.mu.Lock()
+		h.untake(k)
+		h.mu.Unlock()
 		return nil
 	}
 	return c
+}
+
+// done ends the task of k's taken child, then counts it as a run: the place k kept goes
+// to its next child.
+func (h *hot) done(k hotKey, module []byte, w wireSpec) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.untake(k)
+	h.count(k, module, w)
+}
+
+func (h *hot) untake(k hotKey) {
+	if h.taken[k]--; h.taken[k] <= 0 {
+		delete(h.taken, k)
+	}
+}
+
+// places is how many of size are held: by the keys with a child ready, warming or taken.
+func (h *hot) places() int {
+	n := len(h.ready) + len(h.warming)
+	for k := range h.taken {
+		if _, warming := h.warming[k]; !warming && h.ready[k] == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // ran records a run of k's module and warms a child for it, unless one is ready or
@@ -110,6 +146,11 @@ func (h *hot) take(k hotKey) *child {
 func (h *hot) ran(k hotKey, module []byte, w wireSpec) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.count(k, module, w)
+}
+
+// count is ran with h.mu held.
+func (h *hot) count(k hotKey, module []byte, w wireSpec) {
 	if h.closed {
 		return
 	}
@@ -129,8 +170,9 @@ func (h *hot) ran(k hotKey, module []byte, w wireSpec) {
 	if _, warming := h.warming[k]; n < 2 || warming || h.ready[k] != nil || h.broken[k] {
 		return
 	}
-	if len(h.ready)+len(h.warming) >= h.size {
-		// A warming child is not stopped for another: only a ready one gives its place up.
+	if h.taken[k] == 0 && h.places() >= h.size {
+		// A warming child is not stopped for another, nor a taken one's place given away:
+		// only a ready one gives its place up.
 		var victim hotKey
 		least := -1
 		for r := range h.ready {

@@ -253,55 +253,67 @@ func TestHotChildrenKeepTheMostRun(t *testing.T) {
 }
 
 // TestHotChildWarmsAfterItsTask: a hot child's replacement is not warmed while its task
-// runs (a warm-up beside the task slows it), but when the task is done, or at once when
-// another task of the module comes meanwhile and runs without a hot child.
+// runs (a warm-up beside the task slows it), and its module keeps its place meanwhile; the
+// next warms when the task is done, or at once when another task of the module comes
+// meanwhile and runs without a hot child.
 func TestHotChildWarmsAfterItsTask(t *testing.T) {
 	sb := newHotSandbox(t, 1)
-	echo := module(t, "echo.wasm")
+	echo, hello := module(t, "echo.wasm"), module(t, "hello.wasm")
 	runIn(t, sb, Spec{Module: echo})
 	runIn(t, sb, Spec{Module: echo})
 	hotOne := hotPid(t, sb, echo, Limits{})
-	warming := func() int {
+	held := func() int {
 		sb.hot.mu.Lock()
 		defer sb.hot.mu.Unlock()
 		return len(sb.hot.warming) + len(sb.hot.ready)
 	}
 	// The first task reads its stdin until we close it.
 	stdin, feed := io.Pipe()
-	started := make(chan int, 1)
 	type ran struct {
 		res Result
 		err error
 	}
-	done := make(chan ran, 1)
+	started, done := make(chan int, 1), make(chan ran, 1)
 	go func() {
 		ctx := testhook.With(context.Background(), testhook.Hooks{OnStart: func(p int) { started <- p }})
 		res, err := sb.Run(ctx, Spec{Module: echo, Stdin: stdin})
 		done <- ran{res, err}
 	}()
-	if pid := <-started; pid != hotOne {
-		t.Fatalf("the task ran in child %d, not the hot %d", pid, hotOne)
+	t.Cleanup(func() { feed.Close(); <-done }) // a failed check still ends the task
+	select {
+	case pid := <-started:
+		if pid != hotOne {
+			t.Fatalf("the task ran in child %d, not the hot %d", pid, hotOne)
+		}
+	case r := <-done:
+		done <- r
+		t.Fatalf("the task ended before it started: %+v, %v", r.res, r.err)
 	}
-	if _, err := feed.Write([]byte("first\n")); err != nil { // the guest is reading: past the handoff
-		t.Fatal(err)
-	}
-	if n := warming(); n != 0 {
+	if n := held(); n != 0 {
 		t.Fatalf("%d hot children ready or warming while the hot one's task runs, want none", n)
 	}
-	// A second task of the module meanwhile runs without one, and warms the next.
+	// Another module run twice meanwhile does not take the place echo keeps.
+	runIn(t, sb, Spec{Module: hello})
+	runIn(t, sb, Spec{Module: hello})
+	if n := held(); n != 0 {
+		t.Fatalf("%d hot children ready or warming after hello's runs, want none: echo's place is kept", n)
+	}
+	// A second task of echo meanwhile runs without one, and warms the next.
 	res, second := runIn(t, sb, Spec{Module: echo, Stdin: strings.NewReader("second\n")})
 	if second == hotOne || res.Outcome != outcome.OK || string(res.Stdout) != "second\n" {
 		t.Fatalf("the second task (child %d): %+v, stdout %q", second, res, res.Stdout)
 	}
 	next := hotPid(t, sb, echo, Limits{})
+	feed.Write([]byte("first\n"))
 	feed.Close()
 	first := <-done
+	done <- first // for the cleanup
 	if first.err != nil || first.res.Outcome != outcome.OK || string(first.res.Stdout) != "first\n" {
 		t.Fatalf("the hot child's task: %+v, %v", first.res, first.err)
 	}
 	// Its end warms nothing more: the next is there already.
-	if got := hotPid(t, sb, echo, Limits{}); got != next || warming() != 1 {
-		t.Errorf("after the hot task ended: hot child %d (want %d kept), %d ready or warming (want 1)", got, next, warming())
+	if got := hotPid(t, sb, echo, Limits{}); got != next || held() != 1 {
+		t.Errorf("after the hot task ended: hot child %d (want %d kept), %d ready or warming (want 1)", got, next, held())
 	}
 	// With no other task meanwhile, the task's end warms the next.
 	runIn(t, sb, Spec{Module: echo})

@@ -173,9 +173,10 @@ func (t *task) run(ctx context.Context) Result {
 			// Its replacement warms once this task is done, not beside it: a warm-up forks
 			// the supervisor and takes a child through its start on the same cores, which
 			// cost a task beside it a third of its time to the guest's start
-			// (BenchmarkWarmPool). A task of the module that comes meanwhile finds no hot
-			// child and starts the warm-up itself, below.
-			t.sb.hot.ran(key, t.spec.Module, t.wire())
+			// (BenchmarkWarmPool). The key keeps its place meanwhile, and a task of the
+			// module that comes meanwhile finds no hot child and starts the warm-up itself,
+			// below.
+			t.sb.hot.done(key, t.spec.Module, t.wire())
 			if ok {
 				return r
 			}

@@ -46,37 +46,53 @@ e2e() { bench go test -run '^$' -benchmem -timeout 30m "$@" ./test/bench/; }
 # daemon_profile DIR: the daemon's profile into DIR/profile.txt; sets daemon_rusage_ms (its
 # CPU per task over the window, from /proc/PID/stat) and daemon_wall_s.
 daemon_profile() {
-  local dir=$1 host pid perf_pid digest i t0 t1 c0 c1 ok=1
+  local dir=$1 host digest i t0 t1 c0 c1 ok=1 ready=0
   mkdir -p "$dir" && mkfifo "$dir/ctl" "$dir/ack" || return 1
   host="unix://$dir/agentboxd.sock"
   bin/agentboxd --state-dir "$dir/state" --socket "$dir/agentboxd.sock" --cache-dir "$dir/cache" \
     --slots "$daemon_slots" --memory-budget "$((daemon_slots * 64))Mi" --grace 1s >"$dir/agentboxd.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 600); do bin/agentbox ls --host "$host" >/dev/null 2>&1 && break; sleep 0.1; done
+  daemon_pid=$!
+  for _ in $(seq 600); do
+    kill -0 "$daemon_pid" 2>/dev/null || break
+    bin/agentbox ls --host "$host" >/dev/null 2>&1 && ready=1 && break
+    sleep 0.1
+  done
+  if [ "$ready" != 1 ]; then
+    echo "agentboxd did not become ready: $(tail -3 "$dir/agentboxd.log")" >&2
+    stop_profiled
+    return 1
+  fi
   digest=$(bin/agentbox module push --host "$host" "$hello" | awk 'length($1) == 64 {print $1}')
   for i in $(seq "$daemon_tasks"); do
     printf '{"module":"%s","limits":{"memory":"64Mi"}}\n' "$digest"
   done >"$dir/batch.jsonl"
   # The warm-up: the module's compile and first cache read, and its hot child.
   for _ in 1 2 3; do bin/agentbox submit --host "$host" --wait --memory 64Mi "$digest" >/dev/null || ok=0; done
-  perf record -q -D -1 --control "fifo:$dir/ctl,$dir/ack" -e cpu-clock -c 250000 -g -p "$pid" -o "$dir/perf.data" \
-    >"$dir/perf.log" 2>&1 &
+  perf record -q -D -1 --control "fifo:$dir/ctl,$dir/ack" -e cpu-clock -c 250000 -g -p "$daemon_pid" \
+    -o "$dir/perf.data" >"$dir/perf.log" 2>&1 &
   perf_pid=$!
-  exec 8>"$dir/ctl" 9<"$dir/ack"
-  cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat"; }
+  # Read-write opens of the fifos do not wait for perf to open its ends (a perf that failed
+  # to start would leave a plain open blocked); the reads of its acks time out instead.
+  exec 8<>"$dir/ctl" 9<>"$dir/ack"
+  cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$daemon_pid/stat"; }
   echo enable >&8 && read -r -t 60 _ <&9 || ok=0
   c0=$(cpu_ticks) t0=$(date +%s.%N)
-  bin/agentbox submit --host "$host" --wait --batch "$dir/batch.jsonl" >/dev/null || ok=0
+  [ "$ok" = 1 ] && { bin/agentbox submit --host "$host" --wait --batch "$dir/batch.jsonl" >/dev/null || ok=0; }
   t1=$(date +%s.%N) c1=$(cpu_ticks)
   echo disable >&8 && read -r -t 60 _ <&9 || ok=0
   exec 8>&- 9<&-
-  kill -INT "$perf_pid"
-  wait "$perf_pid" # perf writes its data and exits on SIGINT (status 0 or 130)
-  kill -TERM "$pid" && wait "$pid"
-  # USER_HZ is 100: a tick is 10 ms.
-  daemon_rusage_ms=$(awk -v c="$((c1 - c0))" -v n="$daemon_tasks" 'BEGIN {printf "%.2f", c * 10 / n}')
+  stop_profiled
+  daemon_rusage_ms=$(awk -v c="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" -v n="$daemon_tasks" 'BEGIN {printf "%.2f", c * 1000 / hz / n}')
   daemon_wall_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
   [ "$ok" = 1 ] && [ -s "$dir/perf.data" ] && perf script -i "$dir/perf.data" -F comm,ip,sym,dso >"$dir/profile.txt" 2>/dev/null
+}
+
+# stop_profiled ends the profile's perf (it writes its data on SIGINT, then exits 0 or 130)
+# and its daemon, whichever of them is running.
+stop_profiled() {
+  if [ -n "${perf_pid:-}" ]; then kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid"; fi
+  if [ -n "${daemon_pid:-}" ]; then kill -TERM "$daemon_pid" 2>/dev/null; wait "$daemon_pid"; fi
+  perf_pid="" daemon_pid=""
 }
 
 # Where one cold run's CPU goes: perf samples every process of profile_runs runs of
@@ -85,7 +101,8 @@ daemon_profile() {
 # the report and not kept (tens of MB).
 profile_runs=100
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+perf_pid="" daemon_pid=""
+trap 'stop_profiled; rm -rf "$work"' EXIT
 profile_args=()
 hello=testdata/modules/hello.wasm
 if bin/agentbox run --cache-dir "$work/cache" "$hello" >/dev/null &&

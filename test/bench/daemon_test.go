@@ -116,6 +116,9 @@ func benchDaemon(b *testing.B, module, want string) {
 	b.ResetTimer()
 	for range b.N {
 		for _, w := range ways {
+			for _, o := range ways {
+				o.d.atRest(b) // no refill or warm-up of one daemon beside another's task
+			}
 			submit(w)
 		}
 		run.sample(b)
@@ -236,6 +239,16 @@ func (d *daemon) push(b *testing.B, c *client.Client, path string) string {
 // metric reads one unlabelled sample from the daemon's /metrics.
 func (d *daemon) metric(b *testing.B, name string) float64 {
 	b.Helper()
+	v, ok := d.metrics(b)[name]
+	if !ok {
+		b.Fatalf("no metric %s in /metrics", name)
+	}
+	return v
+}
+
+// metrics reads every unlabelled sample of one scrape of the daemon's /metrics.
+func (d *daemon) metrics(b *testing.B) map[string]float64 {
+	b.Helper()
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DialContext: d.dial}}
 	resp, err := hc.Get("http://agentboxd/metrics")
 	if err != nil {
@@ -246,17 +259,36 @@ func (d *daemon) metric(b *testing.B, name string) float64 {
 	if err != nil {
 		b.Fatalf("metrics: %v", err)
 	}
+	out := map[string]float64{}
 	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				b.Fatalf("metric %s: %q", name, line)
-			}
-			return f
+		name, v, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") || strings.Contains(name, "{") {
+			continue
 		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			b.Fatalf("metric %s: %q", name, line)
+		}
+		out[name] = f
 	}
-	b.Fatalf("no metric %s in /metrics", name)
-	return 0
+	return out
+}
+
+// atRest waits until the daemon's warm pool is full and each of its hot modules has its
+// child ready, as its /metrics say (a daemon without them is always at rest).
+func (d *daemon) atRest(b *testing.B) {
+	b.Helper()
+	for {
+		m := d.metrics(b) // one scrape a look: each costs the daemon CPU that counts
+		if m["agentbox_warm_pool_size"] == m["agentbox_warm_pool_ready"] &&
+			(m["agentbox_hot_modules"] == 0 || m["agentbox_hot_children_ready"] >= 1) {
+			return
+		}
+		if m["agentbox_warm_pool_start_failures_total"]+m["agentbox_hot_start_failures_total"] > 0 {
+			b.Fatalf("agentboxd failed to start a pool or hot child:\n%s", d.log)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (d *daemon) cpu(b *testing.B) time.Duration {

@@ -43,11 +43,11 @@ func main() {
 	if *daemonPath != "" {
 		child, err := loadSymbols(*childBinary)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "report: %v\n", err)
-			os.Exit(1)
+			// The children's frames stay unnamed: their CPU lands in "everything else".
+			fmt.Fprintf(os.Stderr, "report: the children's frames are not named: %v\n", err)
 		}
 		p, err := parseProfile(*daemonPath, *daemonTasks, *profilePeriod, child)
-		if err != nil || *daemonTasks <= 0 || *daemonWall <= 0 {
+		if err != nil || *daemonTasks <= 0 || *daemonWall <= 0 || *daemonRusage <= 0 || *daemonSlots <= 0 {
 			fmt.Fprintf(os.Stderr, "report: daemon profile %s of %d tasks in %gs: %v\n", *daemonPath, *daemonTasks, *daemonWall, err)
 			os.Exit(1)
 		}

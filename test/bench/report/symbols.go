@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"debug/elf"
 	"fmt"
 	"slices"
@@ -15,6 +16,7 @@ import (
 type symbols struct {
 	loads []elf.ProgHeader // PT_LOAD segments: file offset to address
 	addrs []uint64         // function start addresses, sorted
+	sizes []uint64         // sizes[i] bytes from addrs[i] are names[i]'s (0: unknown)
 	names []string         // names[i] starts at addrs[i]
 }
 
@@ -34,10 +36,11 @@ func loadSymbols(path string) (*symbols, error) {
 			s.loads = append(s.loads, p.ProgHeader)
 		}
 	}
-	slices.SortFunc(syms, func(a, b elf.Symbol) int { return int(a.Value>>1) - int(b.Value>>1) })
+	slices.SortFunc(syms, func(a, b elf.Symbol) int { return cmp.Compare(a.Value, b.Value) })
 	for _, sym := range syms {
 		if elf.ST_TYPE(sym.Info) == elf.STT_FUNC && sym.Value != 0 {
 			s.addrs = append(s.addrs, sym.Value)
+			s.sizes = append(s.sizes, sym.Size)
 			s.names = append(s.names, sym.Name)
 		}
 	}
@@ -57,7 +60,7 @@ func (s *symbols) name(off string) string {
 		if o >= p.Off && o < p.Off+p.Filesz {
 			addr := o - p.Off + p.Vaddr
 			i := sort.Search(len(s.addrs), func(i int) bool { return s.addrs[i] > addr }) - 1
-			if i >= 0 {
+			if i >= 0 && (s.sizes[i] == 0 || addr < s.addrs[i]+s.sizes[i]) {
 				return s.names[i]
 			}
 			return ""
