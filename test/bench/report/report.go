@@ -210,8 +210,10 @@ func writeDaemon(w io.Writer, d data) {
 		"task's child started when the task comes), and a fourth as it ships but with JetStream's fsyncs relaxed "+
 		"(`--sync-interval 1s`: written to disk once a second, not before each write is acknowledged; a crash can lose "+
 		"the last second's records). Each module ran twice in each daemon before the timed runs, so "+
-		"that it has its hot child. Guest start is the guest's first stdout byte as the attempt records it. The "+
-		"daemon's CPU per task is its own and its reaped children's, over the run.\n\n")
+		"that it has its hot child; after each task the benchmark waits until that daemon's warm pool is full and its hot "+
+		"child ready again (its /metrics), so that no refill runs beside the next sample. Guest start is the guest's "+
+		"first stdout byte as the attempt records it. The daemon's CPU per task is its own and its reaped children's, "+
+		"over the run, less what the benchmark's own scrapes cost it (measured at rest).\n\n")
 	fmt.Fprintf(w, "| module | runs | submit→guest start p50 / p99 ms | submit→verdict p50 / p99 ms | agentbox run p50 / p99 ms | daemon ÷ run, p50 | daemon CPU/task ms |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, b := range []struct{ name, module string }{{benchDaemon, "hello.wasm (WAT)"}, {benchHotGo, "examples/hello (Go, cached)"}} {
 		for i, way := range daemonWays {
