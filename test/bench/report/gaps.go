@@ -118,6 +118,16 @@ func writeGaps(w io.Writer, d data) {
 		}
 		fmt.Fprintln(w)
 	}
+	if ratio, ok := d.out.metric(benchCompute, "compute-ratio"); ok && ratio < 0.95 {
+		rs := computeRatios(d)
+		fmt.Fprintf(w, "- **Guest compute** is %s× here: the loop is the same module compiled by the same wazero in both; "+
+			"what differs is the process around it (its cgroup's CPU quota, the speculation controls the task forces "+
+			"on) and the load beside each round.", fmtFloat(ratio, 2))
+		if len(rs) > 0 && q(rs, 0.75) >= 0.95 {
+			fmt.Fprintf(w, " Round by round the ratio's upper quartile is %s: within this run's spread.", fmtFloat(q(rs, 0.75), 2))
+		}
+		fmt.Fprintln(w)
+	}
 	if rr, ok := d.out.metric("BenchmarkSchedulerOverhead/round-robin-1000-tenants", "ns/op"); ok {
 		fmt.Fprintf(w, "- **The scheduler** is not a bottleneck at today's rates, but its round robin sorts the tenants on "+
 			"every decision: %s µs with 1,000 tenants with queued work.\n", fmtFloat(rr/1e3, 1))

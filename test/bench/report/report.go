@@ -402,6 +402,33 @@ func writeCompute(w io.Writer, d data) {
 		"host causes, and the subtraction leaves a few ms of start-up jitter in each).\n\n", r.n,
 		fmtFloat(r.metrics["sandbox-loop-cpu-ms"], 1), fmtFloat(r.metrics["bare-loop-cpu-ms"], 1), fmtFloat(r.metrics["compute-ratio"], 2),
 		fmtFloat(r.metrics["sandbox-loop-ms"], 1), fmtFloat(r.metrics["bare-loop-ms"], 1), fmtFloat(r.metrics["wall-compute-ratio"], 2))
+	if rs := computeRatios(d); len(rs) > 0 {
+		fmt.Fprintf(w, "Round by round (each round's bare loop CPU over its sandbox loop CPU) the ratio's quartiles are %s / %s / "+
+			"%s: the spread of this run's clock.\n\n", fmtFloat(q(rs, 0.25), 2), fmtFloat(q(rs, 0.5), 2), fmtFloat(q(rs, 0.75), 2))
+	}
+}
+
+// computeRatios is each round's guest-compute ratio: bare loop CPU over sandbox loop CPU,
+// each the count module's less the hello module's of the same round.
+func computeRatios(d data) []float64 {
+	var cpu [4][]float64
+	for i, key := range []string{"run-count", "run-hello", "wazero-count", "wazero-hello"} {
+		r, ok := d.record(benchCompute, key)
+		if !ok {
+			return nil
+		}
+		cpu[i] = r.CPUMS
+	}
+	var out []float64
+	for i := range cpu[0] {
+		if i >= len(cpu[1]) || i >= len(cpu[2]) || i >= len(cpu[3]) {
+			break
+		}
+		if sb := cpu[0][i] - cpu[1][i]; sb > 0 {
+			out = append(out, (cpu[2][i]-cpu[3][i])/sb)
+		}
+	}
+	return out
 }
 
 // writePackages lists every package-level benchmark: the daemon's parts, wazero's costs.
