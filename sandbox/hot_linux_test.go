@@ -47,6 +47,15 @@ func hotPid(t *testing.T, sb *Sandbox, mod []byte, lim Limits) int {
 	}
 }
 
+// warmHot runs mod twice, after which it has a hot child, and returns that child's pid
+// once it is ready.
+func warmHot(t *testing.T, sb *Sandbox, mod []byte) int {
+	t.Helper()
+	runIn(t, sb, Spec{Module: mod})
+	runIn(t, sb, Spec{Module: mod})
+	return hotPid(t, sb, mod, Limits{})
+}
+
 // waitHot waits until n hot children are ready.
 func waitHot(t testing.TB, sb *Sandbox, n int) {
 	t.Helper()
@@ -192,9 +201,7 @@ func softLimit(limits, name string) string {
 func TestHotChildOnlyForItsKey(t *testing.T) {
 	sb := newHotSandbox(t, 2)
 	hello := module(t, "hello.wasm")
-	runIn(t, sb, Spec{Module: hello})
-	runIn(t, sb, Spec{Module: hello})
-	hotOne := hotPid(t, sb, hello, Limits{})
+	hotOne := warmHot(t, sb, hello)
 	for name, run := range map[string]func() (Result, int){
 		"memory": func() (Result, int) { return runIn(t, sb, Spec{Module: hello, Limits: Limits{MemoryBytes: 200 << 20}}) },
 		"dir": func() (Result, int) {
@@ -226,9 +233,7 @@ func TestHotChildOnlyForItsKey(t *testing.T) {
 func TestHotChildrenKeepTheMostRun(t *testing.T) {
 	sb := newHotSandbox(t, 1)
 	hello, echo := module(t, "hello.wasm"), module(t, "echo.wasm")
-	runIn(t, sb, Spec{Module: hello})
-	runIn(t, sb, Spec{Module: hello})
-	old := hotPid(t, sb, hello, Limits{})
+	old := warmHot(t, sb, hello)
 	for range 3 { // echo's 3 runs against hello's 2: not enough
 		runIn(t, sb, Spec{Module: echo})
 	}
@@ -259,9 +264,7 @@ func TestHotChildrenKeepTheMostRun(t *testing.T) {
 func TestHotChildWarmsAfterItsTask(t *testing.T) {
 	sb := newHotSandbox(t, 1)
 	echo, hello := module(t, "echo.wasm"), module(t, "hello.wasm")
-	runIn(t, sb, Spec{Module: echo})
-	runIn(t, sb, Spec{Module: echo})
-	hotOne := hotPid(t, sb, echo, Limits{})
+	hotOne := warmHot(t, sb, echo)
 	held := func() int {
 		sb.hot.mu.Lock()
 		defer sb.hot.mu.Unlock()
@@ -327,9 +330,7 @@ func TestHotChildWarmsAfterItsTask(t *testing.T) {
 func TestHotCloseLeavesNothing(t *testing.T) {
 	sb := newHotSandbox(t, 2)
 	hello := module(t, "hello.wasm")
-	runIn(t, sb, Spec{Module: hello})
-	runIn(t, sb, Spec{Module: hello})
-	pid := hotPid(t, sb, hello, Limits{})
+	pid := warmHot(t, sb, hello)
 	sb.hot.close()
 	if owned, err := sb.cgroups.Owned(); err != nil || len(owned) != 0 {
 		t.Errorf("after close the sandbox still owns cgroups %v (%v)", owned, err)

@@ -278,8 +278,8 @@ func writeDaemonProfile(w io.Writer, p *daemonProfile) {
 	}
 	fmt.Fprintf(w, "## Where the daemon's CPU goes (perf profile)\n\n")
 	fmt.Fprintf(w, "`perf record -g -p` of a running agentboxd (%d slots, its warm pool and hot children as it ships; perf "+
-		"follows every child it starts once perf is attached, not those already waiting then) while it runs a batch of %d hello tasks (`agentbox submit --wait --batch`, the "+
-		"client outside the profile), after a warm-up; sampled and sorted as above. They took %s s (%s tasks/s); the "+
+		"follows every child it starts once perf is attached, not those already waiting then) while it runs a batch "+
+		"of %d hello tasks (`agentbox submit --wait --batch`, the client outside the profile), after a warm-up; sampled and sorted as above. They took %s s (%s tasks/s); the "+
 		"daemon's rusage over the same window is %s ms of CPU per task (perf's own sampling adds to what it measures). "+
 		"CPU milliseconds per task:\n\n", p.slots, p.runs, fmtFloat(p.wallSeconds, 2),
 		fmtFloat(float64(p.runs)/p.wallSeconds, 0), fmtFloat(p.rusageMS, 1))
